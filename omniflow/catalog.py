@@ -1,0 +1,290 @@
+"""The OmniRouters model catalogue and request rules: one source of truth.
+
+The rules live in the JSON Schemas under ``schemas/models/`` (shipped inside
+the package as ``omniflow.schemas``); this module reads them and answers:
+
+- which model ids exist, and for each its family, version, variant and
+  resolution (:func:`parse_model`, :func:`get_model`, :func:`suggest_models`);
+- whether a request body is acceptable (:func:`check_request`), as a list of
+  :class:`Violation` in the order the API checks them, each with the API's own
+  wording ("seconds is required", "images must be http(s) URLs", ...).
+
+Both the pipeline validator (which maps a violation's path back to a YAML line)
+and the emulator (which answers the first hard violation with an HTTP error)
+call :func:`check_request`, so a pipeline that validates also runs.
+
+Severity follows the policy of the API reference §9: rules tagged [SEED] are
+``error``; rules only from older docs are ``warning`` (kept under
+``x-advisory`` in the schemas). ``api`` tells whether the API itself rejects
+the request for that rule (unknown fields are omniflow's own check: the
+gateway passes them through).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+RESOLUTIONS = ("720p", "1080p", "2048p", "4096p")
+# Frame size of each resolution tier at 16:9 (long side x short side).
+# 2048p/4096p are taken as 2K/4K output; the reference does not say more.
+RESOLUTION_SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "2048p": (2048, 1152), "4096p": (4096, 2304)}
+
+# The order in which the upstream checks a create body (API reference §12,
+# items 14-19); the emulator answers the first violation in this order.
+RULE_ORDER = (
+    "model_required",
+    "prompt_required",
+    "seconds_required",
+    "seconds_type",
+    "image_single",
+    "video_single",
+    "images_url",
+    "videos_url",
+    "firstframe_url",
+    "lastframe_url",
+    "seconds_allowed",
+    "images_max",
+    "videos_unsupported",
+    "aspect_ratio_allowed",
+    "aspect_ratio_unsupported",
+    "multi_shot",
+    "model_family",
+    "type",
+    "unknown_field",
+)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model id parsed into its parts."""
+
+    id: str
+    kind: str  # "video" | "image"
+    family: str  # schema name: "kling", "veo", "image", ...
+    name: str  # "Kling", "Veo", ...
+    version: str  # "3.0", "3.1", "q2", ...
+    variant: str  # "omni", "fast", "turbo", "" ...
+    resolution: str  # "1080p", ... ("" for image models)
+    default_aspect_ratio: str = "16:9"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Full output size (width, height) at 16:9 landscape."""
+        return RESOLUTION_SIZES.get(self.resolution, (1280, 720))
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule of a request body."""
+
+    path: tuple[str | int, ...]  # path inside the request, e.g. ("images", 0)
+    message: str  # the API's wording where it has one
+    rule: str  # a name from RULE_ORDER
+    severity: str = "error"  # "error" | "warning"
+    api: bool = True  # False: omniflow's own check, the API would accept it
+
+
+_MODEL_RE = re.compile(r"^(?P<name>[A-Za-z]+)-(?P<version>[^-]+)(?:-(?P<variant>[a-z]+))?-(?P<res>\d+p)$")
+
+
+@lru_cache(maxsize=None)
+def schema_text(name: str) -> str:
+    """Raw text of a shipped schema, e.g. ``pipeline.schema.json`` or ``models/veo.schema.json``."""
+    parts = name.split("/")
+    node = resources.files("omniflow.schemas")
+    for part in parts:
+        node = node.joinpath(part)
+    return node.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def family_schema(family: str) -> dict[str, Any]:
+    return json.loads(schema_text(f"models/{family}.schema.json"))
+
+
+@lru_cache(maxsize=None)
+def families() -> tuple[str, ...]:
+    """Names of every model family that has a schema."""
+    folder = resources.files("omniflow.schemas").joinpath("models")
+    names = [p.name[: -len(".schema.json")] for p in folder.iterdir() if p.name.endswith(".schema.json")]
+    return tuple(sorted(names))
+
+
+@lru_cache(maxsize=None)
+def _catalogue() -> dict[str, Model]:
+    models: dict[str, Model] = {}
+    for fam in families():
+        schema = family_schema(fam)
+        kind = schema.get("x-kind", "video")
+        for model_id in schema["x-models"]:
+            models[model_id] = _parse(model_id, fam, kind, schema.get("x-default-aspect-ratio", "16:9"))
+    return models
+
+
+def _parse(model_id: str, family: str, kind: str, aspect: str) -> Model:
+    m = _MODEL_RE.match(model_id)
+    if kind == "video" and m:
+        return Model(model_id, kind, family, m["name"], m["version"], m["variant"] or "", m["res"], aspect)
+    name, _, version = model_id.replace(":", "-").partition("-")
+    return Model(model_id, kind, family, name, version, "", "", aspect)
+
+
+def all_models() -> list[Model]:
+    """Every model in the catalogue, in family then id order."""
+    return sorted(_catalogue().values(), key=lambda m: (m.kind, m.family, m.id))
+
+
+def get_model(model_id: str) -> Model | None:
+    """The catalogue entry for an exact, case-sensitive id, or None."""
+    return _catalogue().get(model_id)
+
+
+def parse_model(model_id: str) -> Model | None:
+    """Parse any id of the grammar ``<Family>-<version>[-<variant>]-<res>``, known or not."""
+    known = get_model(model_id)
+    if known:
+        return known
+    m = _MODEL_RE.match(model_id)
+    if not m:
+        return None
+    return Model(model_id, "video", "", m["name"], m["version"], m["variant"] or "", m["res"])
+
+
+def suggest_models(model_id: str, kind: str | None = None, n: int = 3) -> list[str]:
+    """The nearest known ids, for "did you mean"."""
+    ids = [m.id for m in _catalogue().values() if kind is None or m.kind == kind]
+    by_lower = {i.lower(): i for i in ids}
+    if model_id.lower() in by_lower:
+        return [by_lower[model_id.lower()]]
+    close = difflib.get_close_matches(model_id.lower(), list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[c] for c in close]
+
+
+@lru_cache(maxsize=None)
+def _validators(family: str) -> tuple[Any, Any]:
+    from jsonschema import Draft202012Validator
+
+    schema = family_schema(family)
+    hard = Draft202012Validator(schema)
+    adv = schema.get("x-advisory")
+    soft = Draft202012Validator(adv) if adv else None
+    return hard, soft
+
+
+def _violation(err: Any, schema: dict[str, Any], severity: str) -> Violation:
+    path = tuple(err.absolute_path)
+    rule = err.schema.get("x-rule") if isinstance(err.schema, dict) else None
+    message = err.schema.get("x-message") if isinstance(err.schema, dict) else None
+    if err.validator == "required":
+        missing = err.message.split("'")[1]
+        return Violation(path + (missing,), schema.get("x-required-messages", {}).get(missing, f"{missing} is required"), f"{missing}_required" if missing in ("model", "prompt", "seconds") else "required", severity)
+    if err.validator == "additionalProperties":
+        extras = re.findall(r"'([^']+)'", err.message)
+        field = extras[0] if extras else "?"
+        return Violation(path + (field,), f"{field!r} {schema.get('x-additional-message', 'is not allowed')}", "unknown_field", severity, api=False)
+    if rule is None:
+        rule = "type" if err.validator == "type" else err.validator
+    return Violation(path, message or err.message, rule, severity)
+
+
+def check_request(model_id: str, body: dict[str, Any], *, advisory: bool = True) -> list[Violation]:
+    """Every rule the body breaks for that model, in the API's checking order.
+
+    The model must be in the catalogue (check with :func:`get_model` first).
+    With ``advisory=False`` only the hard ([SEED]) rules are checked.
+    """
+    model = get_model(model_id)
+    if model is None:
+        raise KeyError(model_id)
+    schema = family_schema(model.family)
+    hard, soft = _validators(model.family)
+    found: dict[tuple[tuple[str | int, ...], str], Violation] = {}
+    for err in hard.iter_errors(body):
+        for leaf in _leaves(err):
+            v = _violation(leaf, schema, "error")
+            found.setdefault((v.path, v.rule), v)
+    if advisory and soft is not None:
+        for err in soft.iter_errors(body):
+            for leaf in _leaves(err):
+                v = _violation(leaf, schema, "warning")
+                found.setdefault((v.path, v.rule), v)
+        if model.family == "kling":
+            for v in _kling_storyboard(body):
+                found.setdefault((v.path, v.rule), v)
+    order = {r: i for i, r in enumerate(RULE_ORDER)}
+    return sorted(found.values(), key=lambda v: (v.severity != "error", order.get(v.rule, len(order)), [str(p) for p in v.path]))
+
+
+def _leaves(err: Any) -> list[Any]:
+    """The specific errors under an ``if``/``allOf`` wrapper (``context`` holds them)."""
+    if err.validator in ("allOf", "anyOf", "oneOf", "if", "then", "else") and err.context:
+        out: list[Any] = []
+        for sub in err.context:
+            out.extend(_leaves(sub))
+        return out
+    return [err]
+
+
+def _kling_storyboard(body: dict[str, Any]) -> list[Violation]:
+    """Kling multi-shot rules ([DOCS-old] "usually"): warnings, not errors."""
+    meta = body.get("metadata")
+    if not isinstance(meta, dict):
+        return []
+    ext = meta.get("ext_info") or meta.get("ExtInfo")
+    params = ext.get("AdditionalParameters") if isinstance(ext, dict) else None
+    if not isinstance(params, dict) or not params.get("multi_shot"):
+        return []
+    base: tuple[str | int, ...] = ("metadata", "ext_info" if "ext_info" in meta else "ExtInfo", "AdditionalParameters")
+    out: list[Violation] = []
+
+    def warn(path: tuple[str | int, ...], msg: str) -> None:
+        out.append(Violation(base + path, msg + " [DOCS-old]", "multi_shot", "warning"))
+
+    shot_type = params.get("shot_type")
+    if shot_type not in ("customize", "intelligence"):
+        warn(("shot_type",), "multi_shot needs shot_type customize or intelligence")
+    shots = params.get("multi_prompt")
+    if shot_type == "customize":
+        if not isinstance(shots, list) or not 1 <= len(shots) <= 6:
+            warn(("multi_prompt",), "shot_type customize needs multi_prompt with 1 to 6 shots")
+            return out
+        total = 0
+        for i, shot in enumerate(shots):
+            if not isinstance(shot, dict):
+                warn(("multi_prompt", i), "a shot is {index, prompt, duration}")
+                continue
+            d = shot.get("duration")
+            if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+                warn(("multi_prompt", i, "duration"), "duration must be a whole number of seconds >= 1")
+            else:
+                total += d
+            p = shot.get("prompt")
+            if not isinstance(p, str) or not p.strip():
+                warn(("multi_prompt", i, "prompt"), "each shot needs a prompt")
+            elif len(p) > 512:
+                warn(("multi_prompt", i, "prompt"), f"shot prompt is {len(p)} characters; Kling takes at most 512")
+        seconds = body.get("seconds")
+        if isinstance(seconds, str) and seconds.isdigit() and total and total != int(seconds):
+            warn(("multi_prompt",), f"shot durations add up to {total}, but seconds is {seconds}")
+    return out
+
+
+def multi_prompt_shots(body: dict[str, Any]) -> list[tuple[str, float]]:
+    """The (prompt, duration) of each Kling storyboard shot, or [] when there is none."""
+    meta = body.get("metadata")
+    ext = (meta.get("ext_info") or meta.get("ExtInfo")) if isinstance(meta, dict) else None
+    params = ext.get("AdditionalParameters") if isinstance(ext, dict) else None
+    if not isinstance(params, dict) or not params.get("multi_shot"):
+        return []
+    shots = params.get("multi_prompt")
+    out = []
+    for shot in shots if isinstance(shots, list) else []:
+        if isinstance(shot, dict) and isinstance(shot.get("duration"), (int, float)):
+            out.append((str(shot.get("prompt", "")), float(shot["duration"])))
+    return out

@@ -1,0 +1,87 @@
+"""The command line: a thin click group whose commands load lazily.
+
+Each command lives in its own module and is imported only when it runs, so
+``omniflow --help`` does not pay for PyAV, rich, jsonschema or httpx.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# command name -> "module:attribute"
+COMMANDS = {
+    "validate": "omniflow.cli.validate:validate",
+    "plan": "omniflow.cli.plan:plan",
+    "run": "omniflow.cli.run:run",
+    "status": "omniflow.cli.plan:status",
+    "graph": "omniflow.cli.graph:graph",
+    "report": "omniflow.cli.report:report",
+    "models": "omniflow.cli.models:models",
+    "schema": "omniflow.cli.models:schema",
+    "cache": "omniflow.cli.cache:cache",
+    "emulator": "omniflow.cli.emulator:emulator",
+    "push": "omniflow.cli.remote:push",
+    "pull": "omniflow.cli.remote:pull",
+    "init": "omniflow.cli.init:init",
+}
+
+HELP = {
+    "validate": "Check pipeline files: YAML, schemas, templates, graph. No network.",
+    "plan": "Show what a run would do: cached / to-run / blocked, why, seconds, cost.",
+    "run": "Run a pipeline (or targets): create tasks, poll, download, cache.",
+    "status": "Short table of the last run of each variant, from the lock.",
+    "graph": "Print the step DAG as mermaid or dot.",
+    "report": "Write a static HTML review page and contact sheets.",
+    "models": "List models, families and their constraints.",
+    "schema": "Print the JSON Schema of the pipeline language (for editors).",
+    "cache": "Inspect, verify and garbage-collect the cache.",
+    "emulator": "The embedded OmniRouters emulator.",
+    "push": "Upload cached outputs the locks reference to the remote.",
+    "pull": "Download outputs the locks reference from the remote.",
+    "init": "Scaffold a new omniflow project with an example storyboard.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None  # not built yet
+            raise
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help without importing every command module.
+        rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="omniflow")
+def cli() -> None:
+    """omniflow: YAML storyboards to generated video, cached and crash-safe.
+
+    Exit codes: 0 ok, 1 some steps failed, 2 invalid pipeline or usage,
+    3 refused by budget, 130 interrupted.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="omniflow")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

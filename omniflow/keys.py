@@ -1,0 +1,45 @@
+"""Canonical JSON and cache keys (design.md §2).
+
+A step's key is the sha256 of the canonical JSON of::
+
+    {"omniflow": 1, "backend": <backend kind>, "kind": <step kind>,
+     "request": <rendered request, upstream URLs replaced by "omniflow:<upstream key>">,
+     "take": <take>}
+
+Canonical JSON: keys sorted, no insignificant white space, UTF-8 (non-ASCII
+characters kept as themselves), so the same request always hashes the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+LANGUAGE_VERSION = 1
+UPSTREAM_PREFIX = "omniflow:"
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, compact separators, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def step_key(*, backend: str, kind: str, request: Any, take: int) -> str:
+    """The cache key of one step: lowercase 64-hex."""
+    doc = {"omniflow": LANGUAGE_VERSION, "backend": backend, "kind": kind, "request": request, "take": take}
+    return sha256_hex(canonical_json(doc))
+
+
+def upstream_ref(key: str) -> str:
+    """The placeholder that stands for an upstream output's URL inside a request."""
+    return UPSTREAM_PREFIX + key
+
+
+def body_digest(body: Any) -> str:
+    """sha256 of a request body's canonical JSON (the emulator's stats use it too)."""
+    return sha256_hex(canonical_json(body))
