@@ -1,0 +1,65 @@
+"""Local step kinds (design §1): computed on this machine with PyAV, no API calls.
+
+Kinds are a registry, not an if-chain: ``OPS[kind]`` is a :class:`LocalOp`, a
+callable with one signature for every kind::
+
+    OPS[kind](request, inputs, dest) -> dest
+
+``request`` is the step's own fields (``{"from", "at"}``, ``{"inputs"}``);
+``inputs`` are the upstream output files in the order the request names them
+(``from`` → one path; ``inputs`` → one path per entry). The op writes its result
+to ``dest`` atomically. PyAV and Pillow are imported only when an op runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omniflow.ops.concat import concat
+from omniflow.ops.frame import extract_frame
+from omniflow.ops.probe import MediaError, MediaInfo, probe
+from omniflow.ops.sniff import EXTENSIONS, sniff_media_type
+
+
+@dataclass(frozen=True)
+class LocalOp:
+    """A local step kind: what it produces and how to run it."""
+
+    kind: str
+    media_type: str  # of the output
+    ext: str
+    run: Callable[[Mapping[str, Any], Sequence[Path], Path], Path]
+
+    def __call__(self, request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> Path:
+        return self.run(request, inputs, dest)
+
+
+def _frame(request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> Path:
+    if len(inputs) != 1:
+        raise MediaError(f"frame: expected one input video, got {len(inputs)}")
+    return extract_frame(inputs[0], request.get("at", "last"), dest)
+
+
+def _concat(request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> Path:
+    return concat(list(inputs), dest)
+
+
+OPS: dict[str, LocalOp] = {
+    "frame": LocalOp("frame", "image/png", "png", _frame),
+    "concat": LocalOp("concat", "video/mp4", "mp4", _concat),
+}
+
+__all__ = [
+    "EXTENSIONS",
+    "OPS",
+    "LocalOp",
+    "MediaError",
+    "MediaInfo",
+    "concat",
+    "extract_frame",
+    "probe",
+    "sniff_media_type",
+]

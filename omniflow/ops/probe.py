@@ -1,0 +1,75 @@
+"""``probe``: media type, extension, duration and size of a local file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from omniflow.errors import OmniflowError
+from omniflow.ops.sniff import EXTENSIONS, SNIFF_BYTES, describe_head, sniff_media_type
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    media_type: str  # "video/mp4" | "image/png" | "image/jpeg" | "image/webp"
+    ext: str  # "mp4" | "png" | "jpg" | "webp"
+    duration: float | None  # seconds, videos only
+    width: int | None
+    height: int | None
+
+
+class MediaError(OmniflowError):
+    """A local media file is missing, unreadable or not a kind omniflow handles."""
+
+
+def probe(path: Path) -> MediaInfo:
+    """Identify a file by its bytes (not its name) and read its duration and size."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    media_type = sniff_media_type(head)
+    if media_type is None:
+        raise MediaError(
+            f"{path}: not a supported media file (expected MP4, PNG, JPEG or WebP; found {describe_head(head)})"
+        )
+    if media_type == "video/mp4":
+        duration, width, height = _video_facts(path)
+    else:
+        duration = None
+        width, height = _image_size(path)
+    return MediaInfo(media_type, EXTENSIONS[media_type], duration, width, height)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise MediaError(f"{path}: unreadable image: {exc}") from None
+
+
+def _video_facts(path: Path) -> tuple[float, int, int]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: MP4 without a video stream")
+            stream = container.streams.video[0]
+            return video_duration(container, stream), stream.width, stream.height
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path}: unreadable video: {exc}") from None
+
+
+def video_duration(container, stream) -> float:  # type: ignore[no-untyped-def]
+    """Seconds of the video stream: its own duration, else the container's, else 0."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return 0.0
