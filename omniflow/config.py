@@ -1,0 +1,109 @@
+"""Project configuration: ``omniflow.toml`` or ``[tool.omniflow]`` in pyproject.toml.
+
+Read from the project root (see :func:`omniflow.store.find_root`). Example::
+
+    # omniflow.toml
+    [prices]                       # money per generated second, by model
+    "Kling-3.0-omni-1080p" = 0.10
+    "Veo-3.1-1080p" = 0.40
+
+    [limits]                       # tasks in flight per model (the global cap is -j)
+    "Veo-3.1-1080p" = 4
+
+    [run]
+    poll_deadline = 7200           # seconds before a task is given up on
+    max_download_bytes = 2147483648
+
+    [remote]
+    url = "s3://bucket/prefix"     # shared cache (omniflow push / pull)
+    endpoint_url = "http://127.0.0.1:5000"   # optional, for S3-compatible stores
+
+    [publish]
+    url = "s3://bucket/published"  # where local inputs go for remote steps
+    expires = 86400                # presigned URL lifetime, seconds
+
+Secrets never live here: API keys come from the environment, bucket
+credentials from the standard AWS environment and files.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omniflow.errors import UsageError
+
+_SECRET_HINTS = ("api_key", "apikey", "secret", "token", "password", "aws_secret_access_key")
+
+
+@dataclass(frozen=True)
+class Config:
+    prices: Mapping[str, float] = field(default_factory=dict)
+    limits: Mapping[str, int] = field(default_factory=dict)
+    poll_deadline: float = 6 * 3600.0
+    max_download_bytes: int = 2 * 1024**3
+    remote_url: str | None = None
+    remote_endpoint: str | None = None
+    publish_url: str | None = None
+    publish_expires: int = 86400
+    source: Path | None = None
+
+    def price(self, model: str | None) -> float | None:
+        return self.prices.get(model) if model else None
+
+
+def load_config(root: Path) -> Config:
+    """The configuration of the project at ``root`` (defaults when there is none)."""
+    path = root / "omniflow.toml"
+    data: Mapping[str, Any] = {}
+    if path.is_file():
+        data = _read_toml(path)
+    else:
+        pyproject = root / "pyproject.toml"
+        if pyproject.is_file():
+            data = _read_toml(pyproject).get("tool", {}).get("omniflow", {})
+            path = pyproject
+        else:
+            return Config()
+    _refuse_secrets(data, path)
+    try:
+        run = data.get("run", {})
+        remote = data.get("remote", {})
+        publish = data.get("publish", {})
+        return Config(
+            prices={str(k): float(v) for k, v in data.get("prices", {}).items()},
+            limits={str(k): int(v) for k, v in data.get("limits", {}).items()},
+            poll_deadline=float(run.get("poll_deadline", Config.poll_deadline)),
+            max_download_bytes=int(run.get("max_download_bytes", Config.max_download_bytes)),
+            remote_url=remote.get("url"),
+            remote_endpoint=remote.get("endpoint_url"),
+            publish_url=publish.get("url"),
+            publish_expires=int(publish.get("expires", Config.publish_expires)),
+            source=path,
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: invalid omniflow configuration: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def _refuse_secrets(data: Mapping[str, Any], path: Path) -> None:
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                if any(h in str(k).lower() for h in _SECRET_HINTS):
+                    raise UsageError(
+                        f"{path}: {where}{k}: secrets do not belong in configuration files; "
+                        "set OMNIROUTERS_API_KEY / AWS credentials in the environment"
+                    )
+                walk(v, f"{where}{k}.")
+
+    walk(data, "")
