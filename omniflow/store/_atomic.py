@@ -1,0 +1,78 @@
+"""Atomic file writes: temp file in the same filesystem, fsync, rename, fsync the folder.
+
+A reader (or a process that crashed half-way) only ever sees the old file or
+the complete new one, never a prefix: ``os.replace`` is atomic within one
+filesystem, and the two fsyncs make the rename survive a power cut too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from contextlib import suppress
+from pathlib import Path
+
+from omniflow.errors import CacheError
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a folder; the rename already happened
+    finally:
+        os.close(fd)
+
+
+def describe_oserror(exc: OSError) -> str:
+    """One line for a person: the reason, without Python's repr noise."""
+    return exc.strerror or str(exc)
+
+
+def write_atomic(
+    target: Path,
+    data: bytes | Iterable[bytes],
+    *,
+    tmp_dir: Path | None = None,
+    mode: int = 0o644,
+) -> None:
+    """Write ``data`` to ``target`` so that it appears whole or not at all.
+
+    ``tmp_dir`` must be on the same filesystem as ``target`` (default: its
+    folder). Any OSError becomes a :class:`CacheError` naming ``target``; the
+    temp file is removed on every failure, including KeyboardInterrupt.
+    """
+    target = Path(target)
+    tmp_dir = Path(tmp_dir) if tmp_dir is not None else target.parent
+    name: str | None = None
+    try:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=f".{target.name[:40]}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            for chunk in [data] if isinstance(data, bytes | bytearray) else data:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(name, mode)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(name, target)
+        name = None
+        fsync_dir(target.parent)
+    except OSError as exc:
+        raise CacheError(f"cannot write {target}: {describe_oserror(exc)}") from exc
+    finally:
+        if name is not None:
+            with suppress(OSError):
+                os.unlink(name)
+
+
+def utc_iso(timestamp: float) -> str:
+    """ISO-8601 UTC with a ``Z``, to the second: the only time format the store writes."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

@@ -1,0 +1,514 @@
+"""The content-addressed cache under ``.omniflow/`` (design.md §2).
+
+Layout of the state folder (the ``.omniflow`` folder of a project)::
+
+    objects/<sha[:2]>/<sha>        the bytes, named by their sha256, read-only, no extension
+    index/<key[:2]>/<key>.json     step key -> Entry (canonical JSON, sorted keys)
+    tmp/                           temp files (same filesystem, so renames are atomic)
+    quarantine/<sha>               objects `verify` found corrupt, set aside
+
+Every write is atomic (temp file + fsync + rename + fsync of the folder), so a
+crash never leaves a half-written object or index entry where a reader looks.
+The cache knows bytes and keys, not media: the caller supplies the media type
+and, when it knows them, duration and size.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omniflow.errors import CacheError
+from omniflow.keys import canonical_json
+from omniflow.store._atomic import describe_oserror, fsync_dir, write_atomic
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
+
+# Extensions for materialized outputs; anything else falls back to mimetypes, then ".bin".
+_EXTENSIONS = {
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "video/quicktime": ".mov",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "audio/mpeg": ".mp3",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "application/json": ".json",
+}
+
+
+def ext_for(media_type: str) -> str:
+    """The file extension for a media type (``video/mp4`` -> ``.mp4``)."""
+    base = media_type.split(";", 1)[0].strip().lower()
+    if base in _EXTENSIONS:
+        return _EXTENSIONS[base]
+    import mimetypes
+
+    return mimetypes.guess_extension(base) or ".bin"
+
+
+def is_hex64(value: object) -> bool:
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def _check_hex64(value: str, what: str) -> str:
+    # Keys and sha256s become path components: refuse anything that could escape the folder.
+    if not is_hex64(value):
+        raise ValueError(f"{what} must be 64 lowercase hex characters, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored output: its bytes by sha256, plus what the caller knows of the media."""
+
+    sha256: str
+    bytes: int
+    media_type: str
+    ext: str
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "media_type": self.media_type,
+            "ext": self.ext,
+            "duration": self.duration,
+            "width": self.width,
+            "height": self.height,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ObjectInfo:
+        """Build from a mapping; ValueError says which field is wrong."""
+        if not isinstance(data, Mapping):
+            raise ValueError("an output must be a mapping")
+        if not is_hex64(data.get("sha256")):
+            raise ValueError("output sha256 must be 64 lowercase hex characters")
+        size = data.get("bytes")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError("output bytes must be a non-negative integer")
+        media_type = data.get("media_type")
+        if not isinstance(media_type, str) or not media_type:
+            raise ValueError("output media_type must be a string")
+        ext = data.get("ext") or ext_for(media_type)
+        if not isinstance(ext, str):
+            raise ValueError("output ext must be a string")
+        return cls(
+            sha256=data["sha256"],
+            bytes=size,
+            media_type=media_type,
+            ext=ext,
+            duration=_opt_number(data, "duration", float),
+            width=_opt_number(data, "width", int),
+            height=_opt_number(data, "height", int),
+        )
+
+
+def _opt_number(data: Mapping[str, Any], name: str, typ: type) -> Any:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number or null")
+    if typ is int:
+        if value != int(value):
+            raise ValueError(f"{name} must be an integer")
+        return int(value)
+    return value
+
+
+def _opt_str(data: Mapping[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string or null")
+    return value
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the index records for one step key."""
+
+    key: str
+    kind: str
+    outputs: tuple[ObjectInfo, ...]
+    upstream: Mapping[str, str] = field(default_factory=dict)  # upstream key -> sha256 consumed
+    task_id: str | None = None
+    model: str | None = None
+    request: Mapping[str, Any] = field(default_factory=dict)  # as sent, real URLs
+    backend: str = ""
+    submitted_at: str | None = None
+    completed_at: str | None = None
+    generated_seconds: float | None = None
+
+    @property
+    def bytes(self) -> int:
+        return sum(o.bytes for o in self.outputs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "outputs": [o.to_json() for o in self.outputs],
+            "upstream": dict(self.upstream),
+            "task_id": self.task_id,
+            "model": self.model,
+            "request": dict(self.request),
+            "backend": self.backend,
+            "submitted_at": self.submitted_at,
+            "completed_at": self.completed_at,
+            "generated_seconds": self.generated_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Entry:
+        """Build from a mapping; ValueError says which field is wrong."""
+        if not isinstance(data, Mapping):
+            raise ValueError("an entry must be a JSON object")
+        if not is_hex64(data.get("key")):
+            raise ValueError("key must be 64 lowercase hex characters")
+        kind = data.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise ValueError("kind must be a string")
+        outputs = data.get("outputs")
+        if not isinstance(outputs, list):
+            raise ValueError("outputs must be a list")
+        upstream = data.get("upstream") or {}
+        if not isinstance(upstream, Mapping) or not all(
+            is_hex64(k) and is_hex64(v) for k, v in upstream.items()
+        ):
+            raise ValueError("upstream must map keys to sha256s")
+        request = data.get("request") or {}
+        if not isinstance(request, Mapping):
+            raise ValueError("request must be an object")
+        backend = data.get("backend") or ""
+        if not isinstance(backend, str):
+            raise ValueError("backend must be a string")
+        return cls(
+            key=data["key"],
+            kind=kind,
+            outputs=tuple(ObjectInfo.from_json(o) for o in outputs),
+            upstream=dict(upstream),
+            task_id=_opt_str(data, "task_id"),
+            model=_opt_str(data, "model"),
+            request=dict(request),
+            backend=backend,
+            submitted_at=_opt_str(data, "submitted_at"),
+            completed_at=_opt_str(data, "completed_at"),
+            generated_seconds=_opt_number(data, "generated_seconds", float),
+        )
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+        # The caller is about to rename this file into the store: make its bytes durable first.
+        os.fsync(f.fileno())
+    return digest.hexdigest(), size
+
+
+class Cache:
+    """The objects and the index under one ``.omniflow`` folder."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.objects = self.root / "objects"
+        self.index = self.root / "index"
+        self.tmp = self.root / "tmp"
+        self.quarantine = self.root / "quarantine"
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.root)!r})"
+
+    # -- paths ---------------------------------------------------------------
+
+    def temp_dir(self) -> Path:
+        """A folder on the cache's filesystem, for downloads that end in :meth:`put_file`."""
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create {self.tmp}: {describe_oserror(exc)}") from exc
+        return self.tmp
+
+    def temp_path(self, suffix: str = "") -> Path:
+        """A fresh, not yet existing path inside :meth:`temp_dir`."""
+        return self.temp_dir() / f"dl-{os.getpid()}-{os.urandom(8).hex()}{suffix}"
+
+    def object_path(self, sha256: str) -> Path:
+        _check_hex64(sha256, "sha256")
+        return self.objects / sha256[:2] / sha256
+
+    def index_path(self, key: str) -> Path:
+        _check_hex64(key, "key")
+        return self.index / key[:2] / f"{key}.json"
+
+    def has_object(self, sha256: str) -> bool:
+        return self.object_path(sha256).is_file()
+
+    # -- objects -------------------------------------------------------------
+
+    def put_file(
+        self,
+        src: Path,
+        media_type: str,
+        *,
+        duration: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> ObjectInfo:
+        """Move a finished file into the store (atomic) and describe it.
+
+        ``src`` should be in :meth:`temp_dir` so the move is a rename; from
+        another filesystem it is copied atomically instead. If the object is
+        already stored, the new copy is dropped.
+        """
+        src = Path(src)
+        try:
+            sha, size = _hash_file(src)
+            dest = self.object_path(sha)
+            if dest.is_file() and dest.stat().st_size == size:
+                src.unlink()
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(src, 0o444)  # objects are never edited in place
+                try:
+                    os.replace(src, dest)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:  # another filesystem: copy instead
+                        raise
+                    with open(src, "rb") as f:
+                        write_atomic(dest, iter(lambda: f.read(_CHUNK), b""), tmp_dir=self.tmp, mode=0o444)
+                    src.unlink()
+                fsync_dir(dest.parent)
+        except OSError as exc:
+            raise CacheError(f"cannot store {src} in {self.objects}: {describe_oserror(exc)}") from exc
+        return ObjectInfo(sha, size, media_type, ext_for(media_type), duration, width, height)
+
+    def put_bytes(
+        self,
+        data: bytes,
+        media_type: str,
+        *,
+        duration: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> ObjectInfo:
+        """Store ``data`` (atomic) and describe it."""
+        sha = hashlib.sha256(data).hexdigest()
+        dest = self.object_path(sha)
+        if not (dest.is_file() and dest.stat().st_size == len(data)):
+            write_atomic(dest, data, tmp_dir=self.temp_dir(), mode=0o444)
+        return ObjectInfo(sha, len(data), media_type, ext_for(media_type), duration, width, height)
+
+    def iter_objects(self) -> Iterator[Path]:
+        """Every file under ``objects/``, sorted, whatever its name."""
+        if not self.objects.is_dir():
+            return
+        for sub in sorted(self.objects.iterdir()):
+            if sub.is_dir():
+                yield from sorted(p for p in sub.iterdir() if p.is_file())
+            elif sub.is_file():
+                yield sub
+
+    # -- index ---------------------------------------------------------------
+
+    def get_entry(self, key: str) -> Entry | None:
+        """The entry for ``key``, or None; a corrupt index file is a CacheError naming it."""
+        path = self.index_path(key)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise CacheError(f"cannot read {path}: {describe_oserror(exc)}") from exc
+        return self._parse_entry(path, raw, key)
+
+    def _parse_entry(self, path: Path, raw: bytes, key: str) -> Entry:
+        try:
+            entry = Entry.from_json(json.loads(raw.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CacheError(
+                f"{path}: corrupt cache index entry ({exc}); delete the file to forget that step"
+            ) from exc
+        if entry.key != key:
+            raise CacheError(f"{path}: corrupt cache index entry (it records key {entry.key})")
+        return entry
+
+    def put_entry(self, entry: Entry) -> None:
+        """Record ``entry`` under its key (atomic; replaces an older entry)."""
+        data = canonical_json(entry.to_json()) + b"\n"
+        write_atomic(self.index_path(entry.key), data, tmp_dir=self.temp_dir())
+
+    def remove_entry(self, key: str) -> bool:
+        path = self.index_path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise CacheError(f"cannot remove {path}: {describe_oserror(exc)}") from exc
+        return True
+
+    def _index_files(self) -> Iterator[tuple[str, Path]]:
+        if not self.index.is_dir():
+            return
+        for sub in sorted(self.index.iterdir()):
+            if sub.is_dir():
+                for path in sorted(sub.glob("*.json")):
+                    yield path.name[: -len(".json")], path
+
+    def entries(self) -> Iterator[Entry]:
+        """Every index entry, sorted by key; stops with a CacheError at a corrupt file."""
+        for key, path in self._index_files():
+            if not is_hex64(key):
+                raise CacheError(f"{path}: not a cache index entry (bad file name)")
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except OSError as exc:
+                raise CacheError(f"cannot read {path}: {describe_oserror(exc)}") from exc
+            yield self._parse_entry(path, raw, key)
+
+    def index_problems(self) -> list[str]:
+        """One message per unreadable index file (for ``cache verify``)."""
+        problems = []
+        for key, path in self._index_files():
+            try:
+                if not is_hex64(key):
+                    raise CacheError(f"{path}: not a cache index entry (bad file name)")
+                self._parse_entry(path, path.read_bytes(), key)
+            except CacheError as exc:
+                problems.append(str(exc))
+            except OSError as exc:
+                problems.append(f"cannot read {path}: {describe_oserror(exc)}")
+        return problems
+
+    # -- freshness -----------------------------------------------------------
+
+    def stale_reason(self, key: str, upstream: Mapping[str, str]) -> str | None:
+        """Why ``key`` does not count as cached, or None when it does (design §2)."""
+        entry = self.get_entry(key)
+        if entry is None:
+            return "not in the cache"
+        for out in entry.outputs:
+            if not self.has_object(out.sha256):
+                return f"output {out.sha256[:12]} is missing from the cache"
+        recorded, given = dict(entry.upstream), dict(upstream)
+        for up in sorted(set(recorded) | set(given)):
+            if recorded.get(up) != given.get(up):
+                return f"upstream {up[:12]} output changed since it was cached"
+        return None
+
+    def is_fresh(self, key: str, upstream: Mapping[str, str]) -> bool:
+        """True when ``key``'s objects all exist and it consumed exactly these upstream outputs."""
+        return self.stale_reason(key, upstream) is None
+
+    # -- maintenance ---------------------------------------------------------
+
+    def verify(self, *, quarantine: bool = False) -> list[str]:
+        """Re-hash every object; return the names (sha256s) whose bytes do not match.
+
+        With ``quarantine``, bad objects are moved to ``quarantine/`` so that the
+        steps that produced them count as not cached and are regenerated.
+        """
+        bad = []
+        for path in self.iter_objects():
+            name = path.name
+            try:
+                ok = is_hex64(name) and path.parent.name == name[:2] and _hash_file(path)[0] == name
+            except OSError as exc:
+                raise CacheError(f"cannot read {path}: {describe_oserror(exc)}") from exc
+            if ok:
+                continue
+            bad.append(name)
+            if quarantine:
+                try:
+                    self.quarantine.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, self.quarantine / name)
+                except OSError as exc:
+                    raise CacheError(f"cannot quarantine {path}: {describe_oserror(exc)}") from exc
+        return bad
+
+    def gc(
+        self,
+        keep: set[str],
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        tmp_max_age: float = 3600.0,
+        now: float | None = None,
+    ) -> list[str]:
+        """Remove objects not in ``keep`` and the index entries left without objects.
+
+        Returns what was (or, with ``dry_run``, would be) removed, as paths
+        relative to the cache root, sorted. An empty ``keep`` removes nothing
+        unless ``force``: an empty set is far more often a mistake (no lock
+        found) than a wish to empty the cache. Temp files older than
+        ``tmp_max_age`` seconds (left by crashed downloads) go too.
+        """
+        if not keep and not force:
+            raise CacheError(
+                "refusing to garbage-collect with nothing to keep (no lock references any object); "
+                "use --force to empty the cache"
+            )
+        removed: list[Path] = []
+        gone: set[str] = set()
+        for path in self.iter_objects():
+            if path.name in keep:
+                continue
+            removed.append(path)
+            gone.add(path.name)
+        for key, path in self._index_files():
+            try:
+                entry = self._parse_entry(path, path.read_bytes(), key) if is_hex64(key) else None
+            except (CacheError, OSError):
+                continue  # a corrupt index file is for `verify` to report, not for gc to guess
+            if entry is None:
+                continue
+            if any(o.sha256 in gone or not self.has_object(o.sha256) for o in entry.outputs):
+                removed.append(path)
+        if self.tmp.is_dir():
+            limit = (time.time() if now is None else now) - tmp_max_age
+            for path in sorted(self.tmp.iterdir()):
+                with suppress(OSError):
+                    if path.stat().st_mtime < limit:
+                        removed.append(path)
+        if not dry_run:
+            for path in removed:
+                try:
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise CacheError(f"cannot remove {path}: {describe_oserror(exc)}") from exc
+            for folder in (self.objects, self.index):
+                if folder.is_dir():
+                    for sub in folder.iterdir():
+                        with suppress(OSError):
+                            sub.rmdir()  # only succeeds when empty
+        return sorted(str(p.relative_to(self.root)) for p in removed)

@@ -1,0 +1,264 @@
+"""The submission journal (``.omniflow/journal.sqlite``) and the project run lock.
+
+Why a journal: a create POST costs money and cannot be taken back. Each
+submission is one row, written in this order::
+
+    intent ──► submitted ──► running ──► completed ──► downloaded
+       │           │            │     └─► failed
+       └───────────┴────────────┴──────► unknown
+
+- ``intent`` is committed *before* the create POST is sent;
+- ``submitted`` (with the task id) right after the answer arrives;
+- ``running`` / progress while polling; ``completed`` when the remote task
+  finished (its bytes are not in the cache yet); ``downloaded`` once they are;
+- ``failed`` when the task failed; ``unknown`` when the create was sent but its
+  answer was lost, so a task may or may not exist.
+
+**The resume rule.** A new run first reads :meth:`Journal.pending`. A row in
+``submitted``/``running`` has a task id: poll it instead of submitting again.
+A row still in ``intent`` was left by a crash between the commit and the
+answer: the POST may or may not have gone out, so whoever resumes must treat
+it as ``unknown`` (``finish(row, "unknown")``) and report it, never re-send it
+silently (re-sending is the user's call: ``--resubmit-unknown``). Rows in
+``completed`` need only their download (:meth:`Journal.undownloaded`).
+
+One process, one asyncio loop: methods are synchronous, quick and commit on
+every call (WAL, ``synchronous=FULL``, so a committed row survives a crash or a
+power cut). A ``threading.Lock`` makes them safe from worker threads too.
+
+:func:`project_lock` keeps a second omniflow run off the same project.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omniflow.errors import CacheError
+from omniflow.keys import canonical_json
+from omniflow.store._atomic import describe_oserror, utc_iso
+from omniflow.store.root import state_dir
+
+STATES = ("intent", "submitted", "running", "completed", "failed", "unknown", "downloaded")
+PENDING_STATES = ("intent", "submitted", "running")
+FINAL_STATES = ("completed", "failed", "unknown", "downloaded")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    key         TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    body_digest TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    task_id     TEXT,
+    progress    INTEGER,
+    error       TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS submissions_key ON submissions(key);
+CREATE INDEX IF NOT EXISTS submissions_state ON submissions(state);
+"""
+_COLUMNS = "id, key, kind, body_digest, request, state, task_id, progress, error, created_at, updated_at"
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One submission."""
+
+    id: int
+    key: str
+    kind: str
+    body_digest: str
+    request: Mapping[str, Any]
+    state: str
+    task_id: str | None
+    progress: int | None
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
+class Journal:
+    """The submissions of a project, in SQLite (WAL)."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self._clock = clock
+        self._mutex = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"cannot open the journal {self.path}: {_reason(exc)}") from exc
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._mutex:
+            self._db.close()
+
+    # -- writes (each one commits) -------------------------------------------
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        with self._mutex:
+            try:
+                return self._db.execute(sql, args)  # autocommit: durable when this returns
+            except sqlite3.Error as exc:
+                raise CacheError(f"cannot write the journal {self.path}: {_reason(exc)}") from exc
+
+    def _now(self) -> str:
+        return utc_iso(self._clock())
+
+    def intent(self, key: str, kind: str, body_digest: str, request: Mapping[str, Any]) -> int:
+        """Record that a create is about to be sent; returns the row id. Call BEFORE the POST."""
+        now = self._now()
+        cur = self._write(
+            "INSERT INTO submissions (key, kind, body_digest, request, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, 'intent', ?, ?)",
+            (key, kind, body_digest, canonical_json(dict(request)).decode("utf-8"), now, now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def submitted(self, row_id: int, task_id: str) -> None:
+        """Record the task id the create answered with. Call right after the POST."""
+        self._set(row_id, "state = 'submitted', task_id = ?", (task_id,))
+
+    def update(
+        self, row_id: int, state: str, progress: int | None = None, error: str | None = None
+    ) -> None:
+        """Record polling state (and progress / error text when given)."""
+        _check_state(state)
+        sets, args = ["state = ?"], [state]
+        if progress is not None:
+            sets.append("progress = ?")
+            args.append(int(progress))
+        if error is not None:
+            sets.append("error = ?")
+            args.append(error)
+        self._set(row_id, ", ".join(sets), tuple(args))
+
+    def finish(self, row_id: int, state: str, error: str | None = None) -> None:
+        """Move a row to a final state: completed, failed, unknown or downloaded."""
+        if state not in FINAL_STATES:
+            raise ValueError(f"finish() takes one of {', '.join(FINAL_STATES)}, not {state!r}")
+        if state in ("completed", "downloaded"):
+            self._set(row_id, "state = ?, progress = 100", (state,))
+        else:
+            self._set(row_id, "state = ?, error = ?", (state, error))
+
+    def _set(self, row_id: int, sets: str, args: tuple[Any, ...]) -> None:
+        cur = self._write(
+            f"UPDATE submissions SET {sets}, updated_at = ? WHERE id = ?", (*args, self._now(), row_id)
+        )
+        if cur.rowcount != 1:
+            raise CacheError(f"the journal {self.path} has no submission {row_id}")
+
+    # -- reads ---------------------------------------------------------------
+
+    def _rows(self, where: str, args: tuple[Any, ...] = ()) -> list[JournalRow]:
+        with self._mutex:
+            try:
+                cur = self._db.execute(f"SELECT {_COLUMNS} FROM submissions {where} ORDER BY id", args)
+                raw = cur.fetchall()
+            except sqlite3.Error as exc:
+                raise CacheError(f"cannot read the journal {self.path}: {_reason(exc)}") from exc
+        return [_row(r) for r in raw]
+
+    def get(self, row_id: int) -> JournalRow | None:
+        rows = self._rows("WHERE id = ?", (row_id,))
+        return rows[0] if rows else None
+
+    def pending(self) -> list[JournalRow]:
+        """Rows in intent / submitted / running: what a new run must resume or report."""
+        return self._rows("WHERE state IN ('intent', 'submitted', 'running')")
+
+    def undownloaded(self) -> list[JournalRow]:
+        """Rows whose task completed but whose bytes never reached the cache."""
+        return self._rows("WHERE state = 'completed'")
+
+    def unknown(self) -> list[JournalRow]:
+        """Rows whose create was sent but whose answer was lost."""
+        return self._rows("WHERE state = 'unknown'")
+
+    def by_key(self, key: str) -> list[JournalRow]:
+        """Every submission for a step key, oldest first."""
+        return self._rows("WHERE key = ?", (key,))
+
+    def latest(self, key: str) -> JournalRow | None:
+        rows = self.by_key(key)
+        return rows[-1] if rows else None
+
+    def all(self) -> list[JournalRow]:
+        return self._rows("")
+
+
+def _check_state(state: str) -> None:
+    if state not in STATES:
+        raise ValueError(f"unknown journal state {state!r} (one of {', '.join(STATES)})")
+
+
+def _row(r: tuple[Any, ...]) -> JournalRow:
+    return JournalRow(
+        id=r[0], key=r[1], kind=r[2], body_digest=r[3], request=json.loads(r[4]), state=r[5],
+        task_id=r[6], progress=r[7], error=r[8], created_at=r[9], updated_at=r[10],
+    )  # fmt: skip
+
+
+def _reason(exc: BaseException) -> str:
+    return describe_oserror(exc) if isinstance(exc, OSError) else str(exc)
+
+
+@contextmanager
+def project_lock(root: Path) -> Iterator[Path]:
+    """Hold ``.omniflow/run.lock`` (fcntl.flock) for one run; a second holder gets a CacheError.
+
+    ``root`` is the project root (or its ``.omniflow`` folder). The lock is
+    released when the process dies, so a crash never leaves it stuck. The
+    file stays (removing lock files races with the next holder); it holds the
+    holder's pid for the message.
+    """
+    folder = state_dir(root)
+    path = folder / "run.lock"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CacheError(f"cannot open {path}: {describe_oserror(exc)}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise CacheError(
+                f"another omniflow run is using {folder.parent} (pid {holder}); "
+                "wait for it to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,306 @@
+"""The lock file: ``<pipeline>.lock`` beside the pipeline, YAML, meant to be committed.
+
+Per variant and step it records what was sent and what came back (design §2):
+key, kind, model, the request as sent (real URLs), backend, task id, the
+upstream outputs consumed, the outputs (sha256, bytes, media type, duration,
+width, height), submitted/completed times and generated seconds.
+
+Deterministic: keys sorted at every level (so variants and steps are in name
+order whatever order they were added in), no timestamps but the recorded ones,
+``safe_dump`` with unicode kept, long strings never folded. Written atomically.
+Never a secret: the API key travels only in a header, and writing refuses any
+text that contains the ``OMNIROUTERS_API_KEY`` of the environment.
+
+A variant named ``""`` (no matrix) is stored as ``default``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from omniflow.errors import CacheError, Location, PipelineError, Problem
+from omniflow.store._atomic import describe_oserror, write_atomic
+from omniflow.store.cache import Entry, ObjectInfo, is_hex64
+
+LOCK_VERSION = 1
+DEFAULT_VARIANT = "default"
+_HEADER = "# omniflow lock file: generated, deterministic; commit it with the pipeline.\n"
+
+
+def variant_label(name: str) -> str:
+    """The name a variant has in the lock (``""`` -> ``default``)."""
+    return name or DEFAULT_VARIANT
+
+
+@dataclass(frozen=True)
+class LockStep:
+    """What one step of one variant produced."""
+
+    key: str
+    kind: str
+    model: str | None = None
+    request: Mapping[str, Any] = field(default_factory=dict)
+    backend: str = ""
+    task_id: str | None = None
+    outputs: tuple[ObjectInfo, ...] = ()
+    upstream: Mapping[str, str] = field(default_factory=dict)  # upstream key -> sha256 consumed
+    submitted_at: str | None = None
+    completed_at: str | None = None
+    generated_seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "model": self.model,
+            "request": dict(self.request),
+            "backend": self.backend,
+            "task_id": self.task_id,
+            "outputs": [o.to_json() for o in self.outputs],
+            "upstream": dict(self.upstream),
+            "submitted_at": self.submitted_at,
+            "completed_at": self.completed_at,
+            "generated_seconds": self.generated_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> LockStep:
+        """Same fields and checks as a cache index entry; ValueError says what is wrong."""
+        e = Entry.from_json(data)
+        return cls.from_entry(e)
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> LockStep:
+        return cls(
+            key=entry.key,
+            kind=entry.kind,
+            model=entry.model,
+            request=dict(entry.request),
+            backend=entry.backend,
+            task_id=entry.task_id,
+            outputs=tuple(entry.outputs),
+            upstream=dict(entry.upstream),
+            submitted_at=entry.submitted_at,
+            completed_at=entry.completed_at,
+            generated_seconds=entry.generated_seconds,
+        )
+
+    def to_entry(self) -> Entry:
+        """The cache index entry this step implies (``omniflow pull`` rebuilds the index with it)."""
+        return Entry(
+            key=self.key,
+            kind=self.kind,
+            outputs=tuple(self.outputs),
+            upstream=dict(self.upstream),
+            task_id=self.task_id,
+            model=self.model,
+            request=dict(self.request),
+            backend=self.backend,
+            submitted_at=self.submitted_at,
+            completed_at=self.completed_at,
+            generated_seconds=self.generated_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class LockFile:
+    """A whole lock: pipeline name and variant -> step id -> LockStep."""
+
+    pipeline: str
+    variants: Mapping[str, Mapping[str, LockStep]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Normalize once: "" -> "default", and plain sorted dicts so equality
+        # and output never depend on insertion order.
+        normal = {
+            variant_label(v): {s: steps[s] for s in sorted(steps)}
+            for v, steps in self.variants.items()
+        }
+        object.__setattr__(self, "variants", {v: normal[v] for v in sorted(normal)})
+
+    def step(self, variant: str, step: str) -> LockStep | None:
+        return self.variants.get(variant_label(variant), {}).get(step)
+
+    def with_step(self, variant: str, step: str, lock_step: LockStep) -> LockFile:
+        variants = {v: dict(steps) for v, steps in self.variants.items()}
+        variants.setdefault(variant_label(variant), {})[step] = lock_step
+        return replace(self, variants=variants)
+
+    def pruned(self, keep: Mapping[str, Collection[str]]) -> LockFile:
+        """Only the variants and steps in ``keep`` (variant -> step ids): drops what the pipeline lost."""
+        wanted = {variant_label(v): set(s) for v, s in keep.items()}
+        variants = {
+            v: {s: st for s, st in steps.items() if s in wanted[v]}
+            for v, steps in self.variants.items()
+            if v in wanted
+        }
+        return replace(self, variants={v: s for v, s in variants.items() if s})
+
+    def object_shas(self) -> set[str]:
+        """Every output sha256 the lock references (what ``cache gc`` keeps, ``push`` uploads)."""
+        return {o.sha256 for steps in self.variants.values() for st in steps.values() for o in st.outputs}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "omniflow": LOCK_VERSION,
+            "pipeline": self.pipeline,
+            "variants": {
+                v: {s: st.to_json() for s, st in steps.items()} for v, steps in self.variants.items()
+            },
+        }
+
+
+def dumps_lock(lock: LockFile) -> str:
+    """The exact text :func:`write_lock` writes."""
+    import yaml
+
+    body = yaml.safe_dump(
+        lock.to_json(),
+        sort_keys=True,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1 << 20,  # never fold a prompt across lines: clean diffs
+        indent=2,
+    )
+    return _HEADER + body
+
+
+def write_lock(path: Path, lock: LockFile) -> None:
+    """Write ``lock`` to ``path`` atomically (nothing happens if the bytes are unchanged)."""
+    path = Path(path)
+    text = dumps_lock(lock)
+    secret = os.environ.get("OMNIROUTERS_API_KEY", "")
+    if len(secret) >= 8 and secret in text:
+        raise CacheError(f"refusing to write {path}: it would contain the OMNIROUTERS_API_KEY")
+    data = text.encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass  # absent or unreadable: write it
+    write_atomic(path, data, tmp_dir=path.parent)
+
+
+def update_lock(
+    path: Path, variant: str, step: str, lock_step: LockStep, *, pipeline: str | None = None
+) -> LockFile:
+    """Re-read the lock, set one step, rewrite atomically; returns the new lock.
+
+    The run engine calls it after each step so a crash keeps what finished.
+    ``pipeline`` names a lock that does not exist yet (default: the file's stem).
+    """
+    path = Path(path)
+    current = read_lock(path) or LockFile(pipeline or path.stem)
+    new = current.with_step(variant, step, lock_step)
+    write_lock(path, new)
+    return new
+
+
+class _Invalid(Exception):
+    def __init__(self, where: tuple[str | int, ...], message: str):
+        super().__init__(message)
+        self.where = where
+        self.message = message
+
+
+def read_lock(path: Path) -> LockFile | None:
+    """The lock at ``path``, or None if there is none.
+
+    A lock broken by hand is a :class:`PipelineError` with a located problem
+    (file:line:col); the file is never touched.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = describe_oserror(exc) if isinstance(exc, OSError) else "not UTF-8 text"
+        raise CacheError(f"cannot read {path}: {reason}") from exc
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PipelineError(
+            [Problem(Location(str(path), line, col), "", f"broken lock file: {problem}; "
+                     "fix it or delete it (the next run rewrites it)")]
+        ) from exc
+    try:
+        return _lock_from_data(data)
+    except _Invalid as exc:
+        mark = _locate(node, exc.where)
+        where = ".".join(str(p) for p in exc.where)
+        loc = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path), 1, 1)
+        raise PipelineError([Problem(loc, where, f"broken lock file: {exc.message}")]) from exc
+
+
+def _lock_from_data(data: Any) -> LockFile:
+    if not isinstance(data, dict):
+        raise _Invalid((), "expected a mapping with omniflow, pipeline and variants")
+    version = data.get("omniflow")
+    if version != LOCK_VERSION:
+        raise _Invalid(("omniflow",), f"unsupported lock version {version!r} (expected {LOCK_VERSION})")
+    pipeline = data.get("pipeline")
+    if not isinstance(pipeline, str):
+        raise _Invalid(("pipeline",), "pipeline must be a string")
+    variants = data.get("variants") or {}
+    if not isinstance(variants, dict):
+        raise _Invalid(("variants",), "variants must be a mapping of variant -> steps")
+    out: dict[str, dict[str, LockStep]] = {}
+    for vname, steps in variants.items():
+        if not isinstance(vname, str):
+            raise _Invalid(("variants",), f"variant name {vname!r} must be a string")
+        if not isinstance(steps, dict):
+            raise _Invalid(("variants", vname), "a variant must be a mapping of step id -> step")
+        out[vname] = {}
+        for sid, raw in steps.items():
+            where: tuple[str | int, ...] = ("variants", vname, str(sid))
+            if not isinstance(sid, str):
+                raise _Invalid(("variants", vname), f"step id {sid!r} must be a string")
+            if isinstance(raw, dict):
+                for ts in ("submitted_at", "completed_at"):
+                    if hasattr(raw.get(ts), "isoformat"):  # YAML read an unquoted time
+                        raw[ts] = raw[ts].isoformat().replace("+00:00", "Z")
+            try:
+                out[vname][sid] = LockStep.from_json(raw)
+            except ValueError as exc:
+                field_name = str(exc).split(" ", 1)[0]
+                sub = (field_name,) if isinstance(raw, dict) and field_name in raw else ()
+                raise _Invalid(where + sub, str(exc)) from exc
+            if not is_hex64(out[vname][sid].key):  # pragma: no cover - from_json checks it
+                raise _Invalid(where + ("key",), "key must be 64 lowercase hex characters")
+    return LockFile(pipeline, out)
+
+
+def _locate(node: Any, where: tuple[str | int, ...]) -> Any:
+    """The start mark of the YAML node at ``where`` (or of the deepest existing parent)."""
+    import yaml
+
+    if node is None:
+        return None
+    for part in where:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    node = v
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    return node.start_mark
