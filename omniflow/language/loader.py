@@ -1,0 +1,141 @@
+"""``load(path)``: a pipeline file → a frozen, rendered :class:`Pipeline`, or every problem in it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omniflow.errors import Location, PipelineError, Problem, UsageError
+from omniflow.language.analysis import analyse
+from omniflow.language.matrix import expand
+from omniflow.language.model import Pipeline, Variant
+from omniflow.language.render import Found, Renderer
+from omniflow.language.structure import Checker, Spec
+from omniflow.language.suggest import did_you_mean
+from omniflow.language.templates import Templates
+from omniflow.language.yamlnodes import parse
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    set: Mapping[str, Any] | None = None,  # noqa: A002 - the documented name (`--set`)
+    backend: str = "emulator",
+    strict: bool = False,
+) -> Pipeline:
+    """Load, check and render a pipeline file.
+
+    Raises :class:`PipelineError` listing every problem of the file (warnings
+    included, for context) when there is at least one error; otherwise
+    warnings are on ``Pipeline.warnings``. ``strict`` turns warnings into
+    errors. ``set`` overrides vars (string values are parsed as YAML scalars).
+    """
+    p = Path(path)
+    file = str(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no such pipeline file: {file}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{file} is a folder, not a pipeline file") from None
+    except UnicodeDecodeError as exc:
+        raise PipelineError([Problem(Location(file, 1, 1), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    return loads(text, file=file, base_dir=p.parent, set=set, backend=backend, strict=strict)
+
+
+def loads(
+    text: str,
+    *,
+    file: str = "<pipeline>",
+    base_dir: str | os.PathLike[str] = ".",
+    set: Mapping[str, Any] | None = None,  # noqa: A002
+    backend: str = "emulator",
+    strict: bool = False,
+) -> Pipeline:
+    """Like :func:`load`, from text; local files are looked up relative to ``base_dir``."""
+    doc, problems = parse(text, file)
+    if doc is None:
+        raise PipelineError(problems)
+    checker = Checker(doc)
+    spec = checker.check()
+    problems += checker.problems
+    _apply_set(spec, set or {})
+    templates = Templates()
+    analysis = analyse(doc, spec, templates)
+    problems += analysis.problems
+    combos, unused = expand(spec.dims, spec.exclude, spec.include)
+    for i in unused:
+        problems.append(Problem(doc.loc(("matrix", "exclude", i)), f"matrix.exclude[{i}]", "this exclude entry matches no combination", "error" if strict else "warning"))
+    if spec.dims and not combos:
+        problems.append(Problem(doc.loc(("matrix",)), "matrix", "exclude removes every combination: nothing to run"))
+    names: dict[str, int] = {}
+    for c in combos:
+        if c.name in names:
+            problems.append(Problem(doc.loc(("matrix",)), "matrix", f"two combinations have the same variant name {c.name!r} (values differ only in case or punctuation)"))
+        names[c.name] = 1
+    base = Path(base_dir)
+    renderer = Renderer(doc, spec, analysis, templates, backend, base, strict)
+    variants: list[Variant] = []
+    found_by: dict[tuple[Location, str, str, str], list[str]] = {}
+    # Render even when the shape has errors: the user gets every problem at once.
+    for c in combos:
+        found: list[Found] = []
+        steps = renderer.render_variant(c.name, c.values, found)
+        variants.append(Variant(c.name, c.values, tuple(steps)))
+        for f in found:
+            found_by.setdefault((f.location, f.path, f.message, f.severity), []).append(c.name)
+    for (loc, path_, message, severity), where in found_by.items():
+        if len(combos) > 1 and len(where) < len(combos):
+            shown = "; ".join(where[:3]) + (f"; and {len(where) - 3} more" if len(where) > 3 else "")
+            message = f"{message} [variant {shown}]"
+        problems.append(Problem(loc, path_, message, severity))
+    if strict:
+        problems = [Problem(p.location, p.path, p.message, "error") for p in problems]
+    if any(p.is_error for p in problems):
+        raise PipelineError(problems)
+    warnings = PipelineError(problems).problems  # sorted the same way errors are
+    return Pipeline(
+        path=Path(file),
+        name=spec.name,
+        description=spec.description,
+        backend=backend,
+        variants=tuple(variants),
+        step_ids=tuple(spec.steps),
+        warnings=tuple(warnings),
+        lock_path=base / (Path(file).stem + ".lock"),
+        root=find_root(base),
+    )
+
+
+def _apply_set(spec: Spec, overrides: Mapping[str, Any]) -> None:
+    """``--set key=value``: override a var, or pin a matrix dimension to one value."""
+    import yaml
+
+    for key, raw in overrides.items():
+        value = raw
+        if isinstance(raw, str):
+            try:
+                parsed = yaml.safe_load(raw) if raw.strip() else raw
+            except yaml.YAMLError:
+                parsed = raw
+            value = parsed if isinstance(parsed, (str, int, float, bool)) else raw
+        if key in spec.dims:
+            spec.dims[key] = [value]
+            spec.exclude = [(i, e) for i, e in spec.exclude if key not in e]
+            spec.include = []
+        elif key in spec.vars:
+            spec.vars[key] = value
+        else:
+            known = sorted(set(spec.vars) | set(spec.dims))
+            raise UsageError(f"--set {key}: no variable named {key!r}{did_you_mean(key, known)} (vars: {', '.join(known) or 'none'})")
+
+
+def find_root(start: Path) -> Path:
+    """The folder holding the nearest ``.omniflow`` at or above ``start``, else the working directory."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".omniflow").exists():
+            return folder
+    return Path.cwd()

@@ -1,0 +1,287 @@
+"""Render one variant: templates → requests with placeholders → validation → keys.
+
+Steps are rendered in dependency order so each upstream key is known when a
+downstream template asks for ``steps.<id>.url`` (it renders to
+``"omniflow:<upstream key>"``). Remote requests are checked with
+``catalog.check_request``; each distinct (model, body) is checked once per
+load, with the prompt text and placeholders normalised out of the memo key,
+because no family rule looks at more than "the prompt is not blank" and
+"inputs are URLs".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from omniflow import catalog, keys
+from omniflow.errors import Location
+from omniflow.language.analysis import Analysis, locate, template_location
+from omniflow.language.kinds import MEDIA_FIELDS, REMOTE_OWN_FIELDS
+from omniflow.language.model import RenderedStep
+from omniflow.language.structure import Spec, StepSpec
+from omniflow.language.suggest import did_you_mean
+from omniflow.language.templates import TemplateProblem, Templates, is_template
+from omniflow.language.yamlnodes import Document, Path, dotted
+
+FILE_PREFIX = "omniflow:file:"
+_FAKE_URL = "https://omniflow.invalid/input"  # what a placeholder stands for while validating
+_ERROR_KEY = "0" * 64  # stands in for the key of a step that failed to render
+
+
+@dataclass
+class Found:
+    """A problem found while rendering, before it is tied to the variants it occurs in."""
+
+    location: Location
+    path: str
+    message: str
+    severity: str
+
+
+@dataclass
+class Renderer:
+    """Per-load state shared by all variants: compiled templates, validation memo, file hashes."""
+
+    doc: Document
+    spec: Spec
+    analysis: Analysis
+    templates: Templates
+    backend: str
+    base_dir: FsPath
+    strict: bool = False
+    _checked: dict[bytes, list[catalog.Violation]] = field(default_factory=dict)
+    _hashes: dict[str, str | None] = field(default_factory=dict)
+
+    def render_variant(self, variant: str, values: dict[str, Any], found: list[Found]) -> list[RenderedStep]:
+        ctx = self._context(values, found)
+        steps_ctx: dict[str, dict[str, str]] = {}
+        ctx["steps"] = steps_ctx
+        by_key: dict[str, str] = {}
+        out: list[RenderedStep] = []
+        for sid in self.analysis.order:
+            step = self.spec.steps[sid]
+            deps = self.analysis.deps[sid]
+            if deps.bad:
+                steps_ctx[sid] = {"url": keys.upstream_ref(_ERROR_KEY)}
+                continue
+            rs = self._step(step, variant, ctx, by_key, found)
+            steps_ctx[sid] = {"url": keys.upstream_ref(rs.key)}
+            by_key[rs.key] = sid
+            out.append(rs)
+        return out
+
+    # -- context -------------------------------------------------------------
+
+    def _context(self, values: dict[str, Any], found: list[Found]) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"pipeline": {"name": self.spec.name}, "variant": dict(values)}
+        ctx.update(values)
+        for name, value in self.spec.vars.items():
+            if name in values:
+                continue  # the matrix sets it for this variant
+            if isinstance(value, str) and is_template(value):
+                try:
+                    value = self.templates.render(value, ctx)
+                except TemplateProblem as exc:
+                    loc = template_location(self.doc, self.doc.loc(("vars", name)), ("vars", name), exc.line)
+                    found.append(Found(loc, f"vars.{name}", exc.message, "error"))
+            ctx[name] = value
+        return ctx
+
+    # -- one step --------------------------------------------------------------
+
+    def _problem(self, step: StepSpec, sub: Path, message: str, found: list[Found], severity: str = "error", line: int = 1) -> None:
+        shown, loc = locate(self.doc, step, sub)
+        if line > 1:
+            loc = template_location(self.doc, loc, step.path + tuple(sub), line)
+        found.append(Found(loc, dotted(shown), message, severity))
+
+    def _render(self, value: Any, step: StepSpec, sub: Path, ctx: dict[str, Any], found: list[Found]) -> Any:
+        """Render every string in a value; unchanged sub-values are returned as is (no copies)."""
+        if isinstance(value, str):
+            if not is_template(value):
+                return value
+            try:
+                return self.templates.render(value, ctx)
+            except TemplateProblem as exc:
+                self._problem(step, sub, exc.message, found, line=exc.line)
+                return value
+        if isinstance(value, dict):
+            out = None
+            for k, v in value.items():
+                r = self._render(v, step, sub + (k,), ctx, found)
+                if r is not v:
+                    if out is None:
+                        out = dict(value)
+                    out[k] = r
+            return value if out is None else out
+        if isinstance(value, list):
+            items = [self._render(v, step, sub + (i,), ctx, found) for i, v in enumerate(value)]
+            return value if all(a is b for a, b in zip(items, value, strict=False)) else items
+        return value
+
+    def _step(self, step: StepSpec, variant: str, ctx: dict[str, Any], by_key: dict[str, str], found: list[Found]) -> RenderedStep:
+        deps = self.analysis.deps[step.id]
+        take = self._render(step.take, step, ("take",), ctx, found)
+        if isinstance(take, str) and take.strip().isdigit():
+            take = int(take)
+        if not isinstance(take, int) or isinstance(take, bool) or take < 1:
+            self._problem(step, ("take",), f"take must be a whole number >= 1, not {take!r}", found)
+            take = 1
+        files: dict[str, str] = {}
+        model: str | None = None
+        seconds: float | None = None
+        if step.kind.remote:
+            request, model, seconds = self._remote(step, ctx, by_key, files, found)
+        else:
+            request = self._local(step, ctx, found)
+        key = keys.step_key(backend=self.backend, kind=step.kind.name, request=request, take=take)
+        return RenderedStep(
+            id=step.id,
+            kind=step.kind.name,
+            variant=variant,
+            request=request,
+            take=take,
+            key=key,
+            inputs=tuple(deps.inputs),
+            needs=tuple(n for n in deps.needs if n not in deps.inputs),
+            model=model,
+            seconds=seconds,
+            files=files,
+            location=self.doc.loc(step.path, key=True),
+            description=step.description,
+        )
+
+    def _local(self, step: StepSpec, ctx: dict[str, Any], found: list[Found]) -> dict[str, Any]:
+        steps_ctx = ctx["steps"]
+        request: dict[str, Any] = {}
+        for lf in step.kind.fields.values():
+            if lf.step_ref == "one":
+                request[lf.name] = steps_ctx[step.fields[lf.name]]["url"]
+            elif lf.step_ref == "many":
+                request[lf.name] = [steps_ctx[i]["url"] for i in step.fields[lf.name]]
+            else:
+                value = self._render(step.fields.get(lf.name, lf.default), step, (lf.name,), ctx, found)
+                message = lf.check(value) if lf.check else None
+                if message:
+                    self._problem(step, (lf.name,), message, found)
+                request[lf.name] = value
+        return request
+
+    def _remote(self, step: StepSpec, ctx: dict[str, Any], by_key: dict[str, str], files: dict[str, str], found: list[Found]) -> tuple[dict[str, Any], str | None, float | None]:
+        body = dict(self._render(step.fields, step, (), ctx, found))
+        extra = self._render(step.extra, step, ("extra",), ctx, found) if step.extra else None
+        model = body.get("model")
+        seconds: float | None = None
+        if step.kind.name == "video":
+            s = body.get("seconds")
+            if isinstance(s, float) and s.is_integer():
+                s = int(s)
+            if isinstance(s, int) and not isinstance(s, bool):
+                body["seconds"] = s = str(s)  # the API takes a string; YAML users write 5
+            if isinstance(s, str):
+                try:
+                    seconds = float(s)
+                except ValueError:
+                    seconds = None
+        for name, wants in MEDIA_FIELDS.items():
+            if name in body:
+                body[name] = self._media(step, name, body[name], wants, by_key, files, found)
+        if not isinstance(model, str) or not model:
+            where = f" (set it on the step or in defaults.{step.kind.name})"
+            self._problem(step, ("model",), ("model is required" + where) if model is None else f"model must be a string, not {model!r}", found)
+            model = None
+        else:
+            known = catalog.get_model(model)
+            if known is None:
+                near = catalog.suggest_models(model, step.kind.model_kind)
+                hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
+                self._problem(step, ("model",), f"unknown model {model!r}{hint}; see `omniflow models`", found)
+            elif known.kind != step.kind.model_kind:
+                near = catalog.suggest_models(model, step.kind.model_kind)
+                hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
+                self._problem(step, ("model",), f"{model!r} is an {known.kind} model, not usable in a {step.kind.name} step{hint}", found)
+            else:
+                self._validate(step, model, body, found)
+        if extra:
+            for k in extra:
+                if k in body:
+                    self._problem(step, ("extra", k), f"extra.{k} repeats the request field {k}; set it in one place", found)
+            body.update(extra)
+        return body, model, seconds
+
+    def _media(self, step: StepSpec, name: str, value: Any, wants: str, by_key: dict[str, str], files: dict[str, str], found: list[Found]) -> Any:
+        """Local file names → ``omniflow:file:<sha256>``; step outputs must be the right media."""
+        if isinstance(value, list):
+            items = [self._media_item(step, (name, i), v, wants, by_key, files, found) for i, v in enumerate(value)]
+            return items
+        return self._media_item(step, (name,), value, wants, by_key, files, found)
+
+    def _media_item(self, step: StepSpec, sub: Path, value: Any, wants: str, by_key: dict[str, str], files: dict[str, str], found: list[Found]) -> Any:
+        if not isinstance(value, str) or value.startswith(("http://", "https://")):
+            return value  # the family schema reports wrong types
+        if value.startswith(keys.UPSTREAM_PREFIX):
+            sid = by_key.get(value[len(keys.UPSTREAM_PREFIX):])
+            up = self.spec.steps.get(sid) if sid else None
+            if up is not None and up.kind.output != wants:
+                fix = " (a frame step turns a video into an image)" if wants == "image" else ""
+                self._problem(step, sub, f"{sub[0]} takes {wants}s, but step {sid!r} outputs a {up.kind.output}{fix}", found)
+            return value
+        path = FsPath(value) if os.path.isabs(value) else self.base_dir / value
+        digest = self._hash(path)
+        if digest is None:
+            self._problem(step, sub, f"{value!r} is neither an http(s) URL nor an existing file (looked for {path})", found)
+            return value
+        files[digest] = str(path.resolve())
+        return FILE_PREFIX + digest
+
+    def _hash(self, path: FsPath) -> str | None:
+        k = str(path)
+        if k not in self._hashes:
+            try:
+                self._hashes[k] = keys.sha256_hex(path.read_bytes()) if path.is_file() else None
+            except OSError:
+                self._hashes[k] = None
+        return self._hashes[k]
+
+    def _validate(self, step: StepSpec, model: str, body: dict[str, Any], found: list[Found]) -> None:
+        probe = _normalised(body)
+        memo = keys.canonical_json(probe)
+        violations = self._checked.get(memo)
+        if violations is None:
+            violations = catalog.check_request(model, probe)
+            self._checked[memo] = violations
+        if not violations:
+            return
+        family = catalog.family_schema(catalog.get_model(model).family)  # type: ignore[union-attr]
+        fields = list(family.get("properties", {})) + list(REMOTE_OWN_FIELDS)
+        for v in violations:
+            message = v.message
+            if v.rule == "unknown_field" and v.path:
+                message += did_you_mean(str(v.path[-1]), fields)
+            elif v.rule in ("seconds_allowed", "model_family") or v.rule.endswith("_allowed"):
+                message += f" for {model}"
+            severity = "error" if v.severity == "error" or self.strict else "warning"
+            self._problem(step, v.path, message, found, severity)
+
+
+def _normalised(body: dict[str, Any]) -> Any:
+    """The body as validation sees it: placeholders become URLs, a non-blank prompt one token."""
+    out = _urls(body)
+    p = out.get("prompt")
+    if isinstance(p, str) and p.strip():
+        out = dict(out)
+        out["prompt"] = "p"
+    return out
+
+
+def _urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return _FAKE_URL if value.startswith(keys.UPSTREAM_PREFIX) else value
+    if isinstance(value, dict):
+        return {k: _urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_urls(v) for v in value]
+    return value
