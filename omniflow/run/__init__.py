@@ -1,0 +1,243 @@
+"""Running a pipeline: plan, check the budget, execute, summarize.
+
+``run_pipeline`` is what ``omniflow run`` and ``Pipeline.run`` call. It takes
+the project lock (two runs on one project never interleave), opens the cache
+and journal, plans, refuses over-budget plans before anything is sent, runs
+the executor on one event loop, and returns a :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omniflow.config import Config, load_config
+from omniflow.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BudgetError,
+    OmniflowError,
+    UsageError,
+)
+from omniflow.language.model import Pipeline
+from omniflow.plan import BLOCKED, TO_RUN, Plan, make_plan
+from omniflow.run.executor import (
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    SKIPPED,
+    UNKNOWN,
+    Executor,
+    Outcome,
+)
+from omniflow.run.policy import PollSchedule
+from omniflow.run.reporter import Reporter, make_reporter
+
+
+@dataclass(frozen=True)
+class RunResult:
+    plan: Plan
+    outcomes: Mapping[str, Outcome]
+    interrupted: bool = False
+    still_running: tuple[str, ...] = ()  # task ids left running remotely (journal keeps them)
+    cost: float | None = None
+    generated_seconds: Mapping[str, float] = field(default_factory=dict)
+
+    def count(self, state: str) -> int:
+        return sum(1 for o in self.outcomes.values() if o.state == state)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        bad = (FAILED, UNKNOWN, "blocked", SKIPPED, INTERRUPTED)
+        return EXIT_FAILED if any(o.state in bad for o in self.outcomes.values()) else EXIT_OK
+
+    def failures(self) -> list[tuple[str, Outcome]]:
+        """(label, outcome) of every step that did not end cached or completed."""
+        out = []
+        for variant in self.plan.variants:
+            for ps in variant.steps:
+                o = self.outcomes.get(ps.step.key)
+                if o is not None and o.state not in ("cached", COMPLETED):
+                    label = ps.step.id if not variant.name else f"{ps.step.id}@{variant.name}"
+                    out.append((label, o))
+        return out
+
+
+def resolve_targets(pipeline: Pipeline, targets: Iterable[str]) -> dict[str, set[str]] | None:
+    """``step`` or ``step@variant`` -> variant name -> the step and all its ancestors."""
+    targets = list(targets)
+    if not targets:
+        return None
+    from omniflow.language.suggest import did_you_mean  # noqa: PLC0415
+
+    chosen: dict[str, set[str]] = {}
+    names = [v.name for v in pipeline.variants]
+    for target in targets:
+        step_id, _, vname = target.partition("@")
+        if step_id not in pipeline.step_ids:
+            raise UsageError(f"unknown target {step_id!r}{did_you_mean(step_id, pipeline.step_ids)}")
+        variants = [v for v in pipeline.variants if not vname or v.name == vname]
+        if vname and not variants:
+            raise UsageError(f"unknown variant {vname!r} in target {target!r}{did_you_mean(vname, names)}")
+        for v in variants:
+            by_id = {s.id: s for s in v.steps}
+            todo = [step_id]
+            seen = chosen.setdefault(v.name, set())
+            while todo:
+                sid = todo.pop()
+                if sid in seen or sid not in by_id:
+                    continue
+                seen.add(sid)
+                todo.extend(by_id[sid].inputs)
+                todo.extend(by_id[sid].needs)
+    return chosen
+
+
+def check_budget(plan: Plan, *, max_cost: float | None, max_seconds: float | None) -> None:
+    """Refuse (exit 3) before anything is sent when the plan exceeds a limit."""
+    total_seconds = sum(plan.totals.generated_seconds.values())
+    if max_seconds is not None and total_seconds > max_seconds:
+        raise BudgetError(f"the plan generates {total_seconds:g} s of video, over --max-seconds {max_seconds:g}; nothing was sent")
+    if max_cost is not None:
+        if plan.totals.unpriced:
+            raise BudgetError(
+                "cannot check --max-cost: no price for " + ", ".join(plan.totals.unpriced)
+                + " (add them under [prices] in omniflow.toml); nothing was sent"
+            )
+        cost = plan.totals.cost or 0.0
+        if cost > max_cost:
+            raise BudgetError(f"the plan costs {cost:.2f}, over --max-cost {max_cost:.2f}; nothing was sent")
+
+
+def _unknown_keys(journal: Any, cache: Any) -> set[str]:
+    """Keys whose newest submission is unknown (or a crashed intent) and that are not cached."""
+    newest: dict[str, Any] = {}
+    for row in journal.all():
+        newest[row.key] = row
+    return {k for k, r in newest.items() if r.state in ("unknown", "intent") and cache.get_entry(k) is None}
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    targets: Iterable[str] = (),
+    backend: Any = None,
+    jobs: int = 8,
+    keep_going: bool = False,
+    resubmit_unknown: bool = False,
+    max_cost: float | None = None,
+    max_seconds: float | None = None,
+    reporter: Reporter | None = None,
+    config: Config | None = None,
+    poll: PollSchedule | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    emulator_config: Any = None,
+) -> RunResult:
+    """Run ``pipeline`` (or the ``targets``) and return what happened to every step."""
+    from omniflow.store import Cache, Journal, project_lock, state_dir
+
+    root = pipeline.root
+    config = config or load_config(root)
+    reporter = reporter or make_reporter()
+    state = state_dir(root)
+    with project_lock(root):
+        cache = Cache(state)
+        journal = Journal(state / "journal.sqlite")
+        try:
+            unknown = set() if resubmit_unknown else _unknown_keys(journal, cache)
+            plan = make_plan(pipeline, cache, _read_lock(pipeline), config=config, unknown_keys=unknown,
+                             targets=resolve_targets(pipeline, targets))
+            check_budget(plan, max_cost=max_cost, max_seconds=max_seconds)
+            if not plan.unique_steps(TO_RUN) and not journal.pending():
+                reporter.note("nothing to run: every step is cached")
+            return asyncio.run(_run(plan, backend, cache, journal, reporter, root, config, jobs, keep_going,
+                                    resubmit_unknown, poll, clock, sleep, emulator_config))
+        finally:
+            journal.close()
+
+
+def _read_lock(pipeline: Pipeline) -> Any:
+    from omniflow.store import read_lock
+
+    return read_lock(pipeline.lock_path)
+
+
+async def _run(plan: Plan, backend: Any, cache: Any, journal: Any, reporter: Reporter, root: Any, config: Config,
+               jobs: int, keep_going: bool, resubmit_unknown: bool, poll: PollSchedule | None,
+               clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]] | None,
+               emulator_config: Any) -> RunResult:
+    own_backend = False
+    remote = any(ps.step.kind in ("video", "image") for ps in plan.unique_steps(TO_RUN))
+    if backend is None and (remote or journal.pending()):
+        from omniflow.backends import make_backend
+
+        backend = make_backend(plan.pipeline.backend, emulator_config=emulator_config)
+        own_backend = True
+    executor = Executor(
+        plan, backend=backend, cache=cache, journal=journal, reporter=reporter, root=root, jobs=jobs,
+        model_limits=config.limits, keep_going=keep_going, resubmit_unknown=resubmit_unknown, poll=poll,
+        deadline=config.poll_deadline, max_download_bytes=config.max_download_bytes, clock=clock,
+        sleep=sleep or asyncio.sleep,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, executor.interrupt)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        installed = False
+    try:
+        outcomes = await executor.run()
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+        if own_backend and backend is not None:
+            await backend.aclose()
+    still = tuple(r.task_id for r in journal.pending() if r.task_id)
+    seconds: dict[str, float] = {}
+    cost = 0.0
+    priced = False
+    for key, o in outcomes.items():
+        if o.state == COMPLETED and o.generated_seconds:
+            model = executor.units[key].step.model
+            seconds[model] = seconds.get(model, 0.0) + o.generated_seconds
+            price = config.price(model)
+            if price is not None:
+                cost += price * o.generated_seconds
+                priced = True
+    return RunResult(plan, outcomes, executor.stopping == "interrupt", still, round(cost, 6) if priced else None, seconds)
+
+
+def summarize(result: RunResult) -> list[str]:
+    """The lines printed after a run."""
+    lines = []
+    unique = len(result.outcomes)
+    ran = result.count(COMPLETED)
+    cached = result.count("cached")
+    lines.append(f"{ran} ran, {cached} cached, {result.count(FAILED)} failed, {result.count(UNKNOWN)} unknown, "
+                 f"{result.count(BLOCKED)} blocked, {result.count(SKIPPED) + result.count(INTERRUPTED)} not finished "
+                 f"({unique} distinct steps)")
+    if result.generated_seconds:
+        secs = ", ".join(f"{m}: {s:g} s" for m, s in sorted(result.generated_seconds.items()))
+        lines.append(f"generated: {secs}")
+    if result.cost is not None:
+        lines.append(f"cost: {result.cost:.2f}")
+    for label, o in result.failures():
+        lines.append(f"  {o.state:<11} {label}: {o.reason}")
+    if result.still_running:
+        lines.append(f"{len(result.still_running)} task(s) still running remotely; the journal keeps them: "
+                     f"run `omniflow run {result.plan.pipeline.path}` again to collect them (nothing is submitted twice)")
+    if any(o.state == UNKNOWN for o in result.outcomes.values()):
+        lines.append("unknown steps: a create was sent but its answer was lost; the task may exist and be billed. "
+                     "Re-run with --resubmit-unknown to send them again.")
+    return lines
+
+
+__all__ = ["RunResult", "run_pipeline", "summarize", "check_budget", "resolve_targets", "OmniflowError"]

@@ -1,0 +1,317 @@
+"""The plan: for every variant and step, cached / to-run / blocked, and why.
+
+A step is *cached* when the cache holds an entry for its key whose objects
+are all present and whose recorded upstream outputs are the ones the
+upstream entries hold now (design §2). It is *blocked* when it, or an
+ancestor, has a create whose answer was lost (journal state ``unknown`` or a
+crashed ``intent``): omniflow will not pay twice without ``--resubmit-unknown``.
+Everything else is *to-run*, with reasons read against the lock: new, which
+request fields changed, which upstream changed, take bumped, output missing.
+
+Steps shared by several variants (same key) are counted once in the totals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omniflow.config import Config
+from omniflow.keys import UPSTREAM_PREFIX
+from omniflow.language.model import Pipeline, RenderedStep
+
+CACHED = "cached"
+TO_RUN = "to-run"
+BLOCKED = "blocked"
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    step: RenderedStep
+    state: str
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.step.id
+
+
+@dataclass(frozen=True)
+class PlannedVariant:
+    name: str
+    values: Mapping[str, Any]
+    steps: tuple[PlannedStep, ...]
+
+
+@dataclass(frozen=True)
+class Totals:
+    to_run: int
+    cached: int
+    blocked: int
+    generated_seconds: Mapping[str, float]  # per model, steps to run only
+    cost: float | None  # None when no step to run has a price
+    unpriced: tuple[str, ...] = ()  # models to run that have no price
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline: Pipeline
+    variants: tuple[PlannedVariant, ...]
+    totals: Totals
+    unknown_keys: frozenset[str] = field(default_factory=frozenset)
+
+    def unique_steps(self, state: str | None = None) -> list[PlannedStep]:
+        """Each distinct key once, in variant then step order."""
+        seen: set[str] = set()
+        out = []
+        for v in self.variants:
+            for ps in v.steps:
+                if ps.step.key in seen or (state is not None and ps.state != state):
+                    continue
+                seen.add(ps.step.key)
+                out.append(ps)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable ``plan --json`` document (design §7)."""
+        return {
+            "pipeline": self.pipeline.name,
+            "file": str(self.pipeline.path),
+            "backend": self.pipeline.backend,
+            "variants": [
+                {
+                    "name": v.name,
+                    "values": dict(v.values),
+                    "steps": [
+                        {
+                            "id": ps.step.id,
+                            "kind": ps.step.kind,
+                            "model": ps.step.model,
+                            "key": ps.step.key,
+                            "state": ps.state,
+                            "reasons": list(ps.reasons),
+                            "needs": sorted(set(ps.step.inputs) | set(ps.step.needs)),
+                            "seconds": ps.step.seconds,
+                        }
+                        for ps in v.steps
+                    ],
+                }
+                for v in self.variants
+            ],
+            "totals": {
+                "to_run": self.totals.to_run,
+                "cached": self.totals.cached,
+                "blocked": self.totals.blocked,
+                "generated_seconds": dict(sorted(self.totals.generated_seconds.items())),
+                "cost": self.totals.cost,
+            },
+        }
+
+
+class CacheView:
+    """What the plan asks of the cache: is there a fresh entry, and its output sha256s."""
+
+    def __init__(self, cache: Any):
+        self._cache = cache
+        self._memo: dict[str, tuple[str, ...] | None] = {}
+
+    def outputs(self, key: str) -> tuple[str, ...] | None:
+        """sha256s of the entry's outputs if the entry exists with all objects present."""
+        if key in self._memo:
+            return self._memo[key]
+        entry = self._cache.get_entry(key) if self._cache is not None else None
+        result: tuple[str, ...] | None = None
+        if entry is not None and all(self._cache.has_object(o.sha256) for o in entry.outputs):
+            result = tuple(o.sha256 for o in entry.outputs)
+        self._memo[key] = result
+        return result
+
+    def upstream_recorded(self, key: str) -> Mapping[str, str]:
+        entry = self._cache.get_entry(key) if self._cache is not None else None
+        return dict(entry.upstream) if entry is not None else {}
+
+
+def upstream_keys(step: RenderedStep) -> list[str]:
+    """Keys of the upstream outputs a step's request refers to, in order of appearance."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, str):
+            if node.startswith(UPSTREAM_PREFIX) and not node.startswith(UPSTREAM_PREFIX + "file:"):
+                k = node[len(UPSTREAM_PREFIX) :]
+                if k not in found:
+                    found.append(k)
+        elif isinstance(node, Mapping):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                walk(v)
+
+    walk(step.request)
+    return found
+
+
+def make_plan(
+    pipeline: Pipeline,
+    cache: Any,
+    lock: Any = None,
+    *,
+    config: Config | None = None,
+    unknown_keys: Iterable[str] = (),
+    targets: Mapping[str, set[str]] | None = None,
+) -> Plan:
+    """Plan every variant (or only ``targets``: variant name -> step ids incl. ancestors)."""
+    config = config or Config()
+    view = CacheView(cache)
+    unknown = frozenset(unknown_keys)
+    fresh: dict[str, bool] = {}
+    variants = []
+    for variant in pipeline.variants:
+        wanted = None if targets is None else targets.get(variant.name)
+        if targets is not None and wanted is None:
+            continue
+        lock_steps = _lock_steps(lock, variant.name)
+        by_id = {s.id: s for s in variant.steps}
+        states: dict[str, str] = {}
+        planned = []
+        for step in variant.steps:
+            if wanted is not None and step.id not in wanted:
+                continue
+            state, reasons = _state(step, by_id, states, view, fresh, unknown, lock_steps, pipeline.backend)
+            states[step.id] = state
+            planned.append(PlannedStep(step, state, tuple(reasons)))
+        variants.append(PlannedVariant(variant.name, variant.values, tuple(planned)))
+    plan = Plan(pipeline, tuple(variants), Totals(0, 0, 0, {}, None), unknown)
+    return Plan(pipeline, plan.variants, _totals(plan, config), unknown)
+
+
+def _state(
+    step: RenderedStep,
+    by_id: Mapping[str, RenderedStep],
+    states: Mapping[str, str],
+    view: CacheView,
+    fresh: dict[str, bool],
+    unknown: frozenset[str],
+    lock_steps: Mapping[str, Any],
+    backend: str,
+) -> tuple[str, list[str]]:
+    if step.key in unknown:
+        return BLOCKED, ["a create was sent but its answer was lost; run with --resubmit-unknown to send it again"]
+    blocked_by = [u for u in _ancestors_direct(step) if states.get(u) == BLOCKED]
+    if blocked_by:
+        return BLOCKED, [f"upstream blocked: {', '.join(blocked_by)}"]
+    if _is_fresh(step.key, step, view, fresh):
+        return CACHED, []
+    return TO_RUN, _reasons(step, by_id, states, lock_steps.get(step.id), lock_steps, view, backend)
+
+
+def _ancestors_direct(step: RenderedStep) -> list[str]:
+    return list(dict.fromkeys(list(step.inputs) + list(step.needs)))
+
+
+def _is_fresh(key: str, step: RenderedStep, view: CacheView, fresh: dict[str, bool]) -> bool:
+    if key in fresh:
+        return fresh[key]
+    ok = view.outputs(key) is not None
+    if ok:
+        recorded = view.upstream_recorded(key)
+        for up in upstream_keys(step):
+            current = view.outputs(up)
+            if current is None or recorded.get(up) != current[0]:
+                ok = False
+                break
+    fresh[key] = ok
+    return ok
+
+
+def _reasons(
+    step: RenderedStep,
+    by_id: Mapping[str, RenderedStep],
+    states: Mapping[str, str],
+    old: Any,
+    lock_steps: Mapping[str, Any],
+    view: CacheView,
+    backend: str,
+) -> list[str]:
+    if old is None:
+        return ["new"]
+    reasons = []
+    changed_up = [u for u in step.inputs if u in by_id and (lock_steps.get(u) is None or lock_steps[u].key != by_id[u].key)]
+    if old.key == step.key:
+        if changed_up or any(states.get(u) == TO_RUN for u in step.inputs):
+            return [f"upstream changed: {', '.join(changed_up or [u for u in step.inputs if states.get(u) == TO_RUN])}"]
+        if view.outputs(step.key) is None:
+            return ["output not in the cache"]
+        return ["upstream regenerated since this output was made"]
+    if getattr(old, "backend", None) and old.backend != backend:
+        reasons.append(f"backend changed: {old.backend} -> {backend}")
+    old_take = getattr(old, "take", None)
+    if old_take is not None and old_take != step.take:
+        reasons.append(f"take bumped: {old_take} -> {step.take}")
+    fields = _changed_fields(step.request, getattr(old, "request", None) or {})
+    if fields:
+        reasons.append("changed: " + ", ".join(fields))
+    if changed_up:
+        reasons.append("upstream changed: " + ", ".join(changed_up))
+    return reasons or ["key changed"]
+
+
+def _changed_fields(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
+    """Top-level request fields that differ, ignoring upstream placeholders (reported as upstream)."""
+    out = []
+    for name in sorted(set(new) | set(old)):
+        if name not in new or name not in old:
+            out.append(name)
+        elif not _masked_equal(new[name], old[name]):
+            out.append(name)
+    return out
+
+
+def _masked_equal(new: Any, old: Any) -> bool:
+    if isinstance(new, str) and new.startswith(UPSTREAM_PREFIX):
+        return True
+    if isinstance(new, Mapping) and isinstance(old, Mapping):
+        return set(new) == set(old) and all(_masked_equal(new[k], old[k]) for k in new)
+    if isinstance(new, (list, tuple)) and isinstance(old, (list, tuple)):
+        return len(new) == len(old) and all(_masked_equal(a, b) for a, b in zip(new, old, strict=True))
+    return json.dumps(new, sort_keys=True) == json.dumps(old, sort_keys=True)
+
+
+def _lock_steps(lock: Any, variant: str) -> Mapping[str, Any]:
+    if lock is None:
+        return {}
+    variants = getattr(lock, "variants", {}) or {}
+    return variants.get(variant or "default", {}) or {}
+
+
+def _totals(plan: Plan, config: Config) -> Totals:
+    seconds: dict[str, float] = {}
+    cost = 0.0
+    priced = False
+    unpriced: set[str] = set()
+    counts = {CACHED: 0, TO_RUN: 0, BLOCKED: 0}
+    seen: set[str] = set()
+    for v in plan.variants:
+        for ps in v.steps:
+            if ps.step.key in seen:
+                continue
+            seen.add(ps.step.key)
+            counts[ps.state] += 1
+            if ps.state != TO_RUN or ps.step.model is None:
+                continue
+            secs = ps.step.seconds or 0.0
+            if ps.step.seconds is not None:
+                seconds[ps.step.model] = seconds.get(ps.step.model, 0.0) + secs
+            price = config.price(ps.step.model)
+            if price is None:
+                unpriced.add(ps.step.model)
+            else:
+                priced = True
+                # images are priced per image: a price per "second" of an image model is per image
+                cost += price * (secs if ps.step.seconds is not None else 1.0)
+    return Totals(
+        counts[TO_RUN], counts[CACHED], counts[BLOCKED], seconds, round(cost, 6) if priced else None, tuple(sorted(unpriced))
+    )

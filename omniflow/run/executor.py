@@ -1,0 +1,501 @@
+"""The executor: one event loop that submits, polls, downloads and caches.
+
+Money rules (design §3), in the order they bite:
+
+1. The journal row is committed *before* each create POST and the task id
+   right after, so a crash never loses a paid task.
+2. A create is re-sent only when the answer proves no task was made
+   (``BackendError.retryable``). A lost answer makes the step *unknown*:
+   reported, and re-sent only with ``--resubmit-unknown``.
+3. A new run first resumes every submitted-but-unfinished task in the
+   journal, including tasks of steps the pipeline no longer has.
+4. After a failure (without ``--keep-going``) or Ctrl-C nothing new is
+   submitted; tasks already paid for are still awaited and cached (a failure),
+   or left running remotely with the journal kept (Ctrl-C).
+
+Each distinct step key is one unit of work, however many variants share it.
+Time is injected (``clock``, ``sleep``), so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omniflow.errors import BackendError, OmniflowError, UnknownCreateError
+from omniflow.keys import UPSTREAM_PREFIX, body_digest
+from omniflow.plan import CACHED, TO_RUN, Plan, upstream_keys
+from omniflow.run.outputs import LockWriter, record
+from omniflow.run.policy import PollSchedule, RetryPolicy
+from omniflow.run.reporter import Reporter
+from omniflow.store.cache import Cache, Entry
+from omniflow.store.journal import Journal
+
+REMOTE_KINDS = ("video", "image")
+FILE_PREFIX = UPSTREAM_PREFIX + "file:"
+
+# outcome states
+COMPLETED = "completed"
+FAILED = "failed"
+UNKNOWN = "unknown"
+BLOCKED = "blocked"
+SKIPPED = "skipped"  # not started: the run stopped (failure or Ctrl-C)
+INTERRUPTED = "interrupted"  # submitted, still running remotely when Ctrl-C came
+
+
+@dataclass
+class Outcome:
+    state: str
+    reason: str = ""
+    task_id: str | None = None
+    generated_seconds: float = 0.0
+
+
+@dataclass
+class Unit:
+    """One distinct step key: the step, where it appears, and what it waits for."""
+
+    key: str
+    step: Any  # RenderedStep (of the first variant that has it)
+    places: list[tuple[str, str]] = field(default_factory=list)  # (variant, step id)
+    deps: set[str] = field(default_factory=set)  # keys
+    data_deps: list[str] = field(default_factory=list)  # upstream keys in the request
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class Executor:
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        backend: Any,
+        cache: Cache,
+        journal: Journal,
+        reporter: Reporter,
+        root: Path,
+        jobs: int = 8,
+        model_limits: Mapping[str, int] | None = None,
+        keep_going: bool = False,
+        resubmit_unknown: bool = False,
+        poll: PollSchedule | None = None,
+        retry: RetryPolicy | None = None,
+        deadline: float = 6 * 3600.0,
+        max_download_bytes: int = 2 * 1024**3,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        seed: int | None = None,
+        prune_lock: bool = True,
+    ):
+        self.plan = plan
+        self.pipeline = plan.pipeline
+        self.backend = backend
+        self.cache = cache
+        self.journal = journal
+        self.reporter = reporter
+        self.root = root
+        self.jobs = max(1, jobs)
+        self.model_limits = dict(model_limits or {})
+        self.keep_going = keep_going
+        self.resubmit_unknown = resubmit_unknown
+        first, maximum = getattr(backend, "poll_interval", (2.0, 15.0))
+        self.poll = poll or PollSchedule(first=first, maximum=maximum)
+        self.retry = retry or RetryPolicy()
+        self.deadline = deadline
+        self.max_download_bytes = max_download_bytes
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = random.Random(seed)
+        self.prune_lock = prune_lock
+        self.units: dict[str, Unit] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        self.events: dict[str, asyncio.Event] = {}
+        self.stopping: str | None = None  # None | "failure" | "interrupt"
+        self.lock = LockWriter(self.pipeline.lock_path, self.pipeline.name)
+        self._published: dict[str, str] = {}
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._build_units()
+
+    # -- set-up -----------------------------------------------------------------
+
+    def _build_units(self) -> None:
+        for variant in self.plan.variants:
+            keys_by_id = {ps.step.id: ps.step.key for ps in variant.steps}
+            for ps in variant.steps:
+                step = ps.step
+                unit = self.units.get(step.key)
+                if unit is None:
+                    unit = Unit(step.key, step, data_deps=upstream_keys(step))
+                    unit.deps.update(unit.data_deps)
+                    self.units[step.key] = unit
+                    self.outcomes[step.key] = Outcome(CACHED) if ps.state == CACHED else Outcome("pending")
+                    if ps.state not in (CACHED, TO_RUN):
+                        self.outcomes[step.key] = Outcome(BLOCKED, ps.reasons[0] if ps.reasons else "blocked")
+                unit.places.append((variant.name, step.id))
+                unit.deps.update(keys_by_id[n] for n in step.needs if n in keys_by_id)
+        for key, unit in self.units.items():
+            self.events[key] = asyncio.Event()
+            label = unit.step.id if not unit.step.variant else f"{unit.step.id}@{unit.step.variant}"
+            if len(unit.places) > 1:
+                label += f" (+{len(unit.places) - 1} variants)"
+            self.reporter.add(key, label, unit.step.kind, unit.step.model)
+
+    # -- the run ----------------------------------------------------------------
+
+    async def run(self) -> dict[str, Outcome]:
+        self.reporter.start()
+        try:
+            resumed = self._resumable()
+            orphans = [row for key, row in resumed.items() if key not in self.units or self.outcomes[key].state == CACHED]
+            tasks = [asyncio.create_task(self._unit(u, resumed.get(u.key))) for u in self.units.values()]
+            tasks += [asyncio.create_task(self._orphan(row)) for row in orphans]
+            self._tasks = tasks
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Creates are shielded from Ctrl-C: wait for their answers so their
+            # task ids reach the journal before the loop closes.
+            while self._inflight:
+                await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        finally:
+            self._finish_lock()
+            self.reporter.stop()
+        return self.outcomes
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop submitting, stop waiting; what runs remotely stays in the journal."""
+        if self.stopping == "interrupt":
+            return
+        self.stopping = "interrupt"
+        self.reporter.note("interrupted: no new tasks will be submitted")
+        for t in getattr(self, "_tasks", []):
+            t.cancel()
+
+    def _resumable(self) -> dict[str, Any]:
+        """Journal rows submitted but not finished, by key (the newest per key)."""
+        rows: dict[str, Any] = {}
+        for row in self.journal.pending():
+            if row.state == "intent":
+                # The create may or may not have reached the server: never guess.
+                self.journal.finish(row.id, "unknown", "the run stopped while this create was being sent")
+                continue
+            if row.task_id:
+                rows[row.key] = row
+        if rows:
+            self.reporter.note(f"resuming {len(rows)} task(s) submitted by an earlier run")
+        return rows
+
+    def _finish_lock(self) -> None:
+        for key, unit in self.units.items():
+            if self.outcomes[key].state == CACHED:
+                entry = self.cache.get_entry(key)
+                if entry is not None:
+                    for variant, step in unit.places:
+                        self._set_lock(entry, [(variant, step)])
+        if self.prune_lock and self.stopping is None and self.plan.variants and len(self.plan.variants) == len(self.pipeline.variants):
+            keep: dict[str, list[str]] = {}
+            for v in self.pipeline.variants:
+                keep[v.name] = [s.id for s in v.steps]
+            self.lock.prune(keep)
+        self.lock.flush()
+
+    def _set_lock(self, entry: Entry, places: list[tuple[str, str]]) -> None:
+        record(cache=self.cache, entry=entry, lock=self.lock, root=self.root, pipeline=self.pipeline.name, places=places)
+
+    # -- one unit ---------------------------------------------------------------
+
+    async def _unit(self, unit: Unit, resumed: Any) -> None:
+        key = unit.key
+        try:
+            if self.outcomes[key].state in (CACHED, BLOCKED):
+                self.reporter.update(key, self.outcomes[key].state, detail=self.outcomes[key].reason)
+                return
+            for dep in unit.deps:
+                if dep in self.events:
+                    await self.events[dep].wait()
+            bad = [d for d in unit.deps if d in self.outcomes and self.outcomes[d].state not in (CACHED, COMPLETED)]
+            if bad:
+                names = sorted({self.units[d].step.id for d in bad})
+                self._set(key, BLOCKED, f"upstream did not complete: {', '.join(names)}")
+                return
+            if self.stopping and resumed is None:
+                self._set(key, SKIPPED, "not started: the run is stopping")
+                return
+            if unit.step.kind in REMOTE_KINDS:
+                await self._remote(unit, resumed)
+            else:
+                await self._local(unit)
+        except asyncio.CancelledError:
+            out = self.outcomes[key]
+            task_id = out.task_id or self.reporter.steps[key].task_id
+            if out.state in ("pending",) and task_id:
+                self._set(key, INTERRUPTED, f"still running remotely as {task_id}; run again to collect it", task_id)
+            elif out.state == "pending":
+                self._set(key, SKIPPED, "not started: interrupted")
+        except OmniflowError as exc:
+            self._fail(key, str(exc))
+        finally:
+            self.events[key].set()
+
+    def _set(self, key: str, state: str, reason: str = "", task_id: str | None = None) -> None:
+        out = self.outcomes[key]
+        out.state, out.reason = state, reason
+        if task_id:
+            out.task_id = task_id
+        self.reporter.update(key, state, detail=reason, task_id=task_id)
+
+    def _fail(self, key: str, reason: str, task_id: str | None = None) -> None:
+        self._set(key, FAILED, reason, task_id)
+        if not self.keep_going and self.stopping is None:
+            self.stopping = "failure"
+            self.reporter.note("a step failed: no new tasks will be submitted (use --keep-going to go on)")
+
+    # -- remote steps -----------------------------------------------------------
+
+    def _semaphores(self, model: str | None) -> list[asyncio.Semaphore]:
+        if not hasattr(self, "_global"):
+            self._global = asyncio.Semaphore(self.jobs)
+            self._per_model: dict[str, asyncio.Semaphore] = {}
+        sems = [self._global]
+        if model and model in self.model_limits:
+            sems.append(self._per_model.setdefault(model, asyncio.Semaphore(max(1, self.model_limits[model]))))
+        return sems
+
+    async def _remote(self, unit: Unit, resumed: Any) -> None:
+        step, key = unit.step, unit.key
+        sems = self._semaphores(step.model)
+        for s in sems:
+            await s.acquire()
+        try:
+            if resumed is not None:
+                row_id, task_id, body = resumed.id, resumed.task_id, dict(resumed.request)
+                submitted_at = self.clock()
+                self._set(key, "queued", "resumed", task_id)
+            else:
+                if self.stopping:
+                    self._set(key, SKIPPED, "not started: the run is stopping")
+                    return
+                body = await self._resolve(unit)
+                if self.stopping:
+                    self._set(key, SKIPPED, "not started: the run is stopping")
+                    return
+                self.reporter.update(key, "submitting")
+                row_id = self.journal.intent(key, step.kind, body_digest(body), body)
+                submitted_at = self.clock()
+                create = asyncio.ensure_future(self._create(key, row_id, step.kind, body))
+                self._inflight.add(create)
+                create.add_done_callback(self._inflight.discard)
+                task_id = await asyncio.shield(create)
+                if task_id is None:
+                    return
+                self._set(key, "queued", "", task_id)
+            state = await self._wait(key, row_id, step.kind, task_id)
+            if state is None:
+                return
+            if state.status == "failed":
+                self.journal.finish(row_id, "failed", state.error)
+                self._fail(key, f"task failed: {state.error or 'no reason given'}", task_id)
+                return
+            entry = await self._download(unit, task_id, state, body, submitted_at)
+            self.journal.finish(row_id, "downloaded")
+            self._set_lock(entry, unit.places)
+            out = self.outcomes[key]
+            out.generated_seconds = step.seconds or 0.0
+            self._set(key, COMPLETED, "", task_id)
+        finally:
+            for s in sems:
+                s.release()
+
+    async def _create(self, key: str, row_id: int, kind: str, body: Mapping[str, Any]) -> str | None:
+        """Send the create; retry only on answers that prove no task was made."""
+        attempt = 0
+        while True:
+            try:
+                task_id = await self.backend.create(kind, body)
+            except UnknownCreateError as exc:
+                self.journal.finish(row_id, "unknown", str(exc))
+                self._set(key, UNKNOWN, f"create answer lost ({exc.message}); not re-sent. "
+                          "Run again with --resubmit-unknown to send it again")
+                return None
+            except BackendError as exc:
+                attempt += 1
+                if exc.retryable and attempt < self.retry.attempts and self.stopping != "interrupt":
+                    self.reporter.update(key, "submitting", detail=f"retrying: {exc}")
+                    await self.sleep(self.retry.backoff(attempt - 1, self.rng, exc.retry_after))
+                    continue
+                self.journal.finish(row_id, "failed", str(exc))
+                self._fail(key, f"create refused: {exc}")
+                return None
+            self.journal.submitted(row_id, task_id)
+            return task_id
+
+    async def _wait(self, key: str, row_id: int, kind: str, task_id: str) -> Any:
+        """Poll until the task is terminal; None when we gave up (the task stays in the journal)."""
+        start = self.clock()
+        attempt = 0
+        retry_after: float | None = None
+        last = None
+        while True:
+            await self.sleep(self.poll.interval(attempt, self.rng, retry_after))
+            attempt += 1
+            retry_after = None
+            try:
+                state = await self.backend.get(kind, task_id)
+            except BackendError as exc:
+                if not exc.retryable and exc.code != "task_not_exist":
+                    self.journal.update(row_id, "running", error=str(exc))
+                    self._fail(key, f"cannot query task: {exc}", task_id)
+                    return None
+                retry_after = exc.retry_after
+                state = None
+            if state is not None:
+                if state.status in ("completed", "failed"):
+                    return state
+                if (state.status, state.progress) != last:
+                    last = (state.status, state.progress)
+                    self.journal.update(row_id, "running", progress=state.progress)
+                    self.reporter.update(key, state.status if state.status != "unknown" else "queued", progress=state.progress, task_id=task_id)
+            if self.clock() - start > self.deadline:
+                self._fail(key, f"gave up after {self.deadline:.0f} s; the task {task_id} stays in the journal and the next run resumes it", task_id)
+                return None
+
+    async def _download(self, unit: Unit, task_id: str, state: Any, body: Mapping[str, Any], submitted_at: float) -> Entry:
+        step = unit.step
+        self.reporter.update(unit.key, "downloading", task_id=task_id)
+        dl = await self.backend.download(step.kind, task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
+        info = await asyncio.to_thread(self._store, dl.path, dl.media_type)
+        entry = Entry(
+            key=unit.key,
+            kind=step.kind,
+            outputs=(info,),
+            upstream=self._upstream_shas(unit),
+            task_id=task_id,
+            model=step.model,
+            request=dict(body),
+            backend=self.pipeline.backend,
+            submitted_at=_iso(submitted_at),
+            completed_at=_iso(self.clock()),
+            generated_seconds=step.seconds,
+        )
+        self.cache.put_entry(entry)
+        return entry
+
+    def _store(self, path: Path, media_type: str) -> Any:
+        from omniflow.ops import probe
+
+        try:
+            facts = probe(path)
+            return self.cache.put_file(path, facts.media_type, duration=facts.duration, width=facts.width, height=facts.height)
+        except OmniflowError:
+            path.unlink(missing_ok=True)
+            raise
+
+    def _upstream_shas(self, unit: Unit) -> dict[str, str]:
+        shas = {}
+        for up in unit.data_deps:
+            entry = self.cache.get_entry(up)
+            if entry is not None and entry.outputs:
+                shas[up] = entry.outputs[0].sha256
+        return shas
+
+    async def _resolve(self, unit: Unit) -> dict[str, Any]:
+        """The body to send: every placeholder replaced by a URL the API can fetch."""
+
+        async def url_for(text: str) -> str:
+            if text.startswith(FILE_PREFIX):
+                sha = text[len(FILE_PREFIX):]
+                path = Path(unit.step.files[sha])
+                return await self._publish(sha, path)
+            up = text[len(UPSTREAM_PREFIX):]
+            entry = self.cache.get_entry(up)
+            if entry is None or not entry.outputs:
+                raise OmniflowError(f"{unit.step.id}: upstream output {up[:12]} is not in the cache")
+            obj = entry.outputs[0]
+            return await self._publish(obj.sha256, self.cache.object_path(obj.sha256), obj.media_type)
+
+        async def walk(node: Any) -> Any:
+            if isinstance(node, str) and node.startswith(UPSTREAM_PREFIX):
+                return await url_for(node)
+            if isinstance(node, Mapping):
+                return {k: await walk(v) for k, v in node.items()}
+            if isinstance(node, (list, tuple)):
+                return [await walk(v) for v in node]
+            return node
+
+        return await walk(unit.step.request)
+
+    async def _publish(self, sha: str, path: Path, media_type: str | None = None) -> str:
+        if sha not in self._published:
+            if media_type is None:
+                from omniflow.ops import probe
+
+                media_type = probe(path).media_type
+            self._published[sha] = await self.backend.publish(path, media_type)
+        return self._published[sha]
+
+    # -- local steps ------------------------------------------------------------
+
+    async def _local(self, unit: Unit) -> None:
+        from omniflow.ops import OPS
+
+        step, key = unit.step, unit.key
+        op = OPS[step.kind]
+        inputs = []
+        for up in unit.data_deps:
+            entry = self.cache.get_entry(up)
+            if entry is None or not entry.outputs:
+                raise OmniflowError(f"{step.id}: upstream output {up[:12]} is not in the cache")
+            inputs.append(self.cache.object_path(entry.outputs[0].sha256))
+        self.reporter.update(key, "running")
+        dest = self.cache.temp_dir() / f"{key}{op.ext}"
+        started = self.clock()
+        try:
+            await asyncio.to_thread(op, dict(step.request), inputs, dest)
+        except OmniflowError as exc:
+            dest.unlink(missing_ok=True)
+            self._fail(key, str(exc))
+            return
+        info = await asyncio.to_thread(self._store, dest, op.media_type)
+        entry = Entry(
+            key=key, kind=step.kind, outputs=(info,), upstream=self._upstream_shas(unit), task_id=None,
+            model=None, request=dict(step.request), backend=self.pipeline.backend,
+            submitted_at=_iso(started), completed_at=_iso(self.clock()), generated_seconds=None,
+        )
+        self.cache.put_entry(entry)
+        self._set_lock(entry, unit.places)
+        self._set(key, COMPLETED)
+
+    # -- tasks of steps the pipeline no longer has ------------------------------
+
+    async def _orphan(self, row: Any) -> None:
+        """A paid task from an earlier run whose step is gone or cached: collect it into the cache."""
+        try:
+            state = None
+            while state is None or state.status not in ("completed", "failed"):
+                await self.sleep(self.poll.interval(0, self.rng))
+                try:
+                    state = await self.backend.get(row.kind, row.task_id)
+                except BackendError as exc:
+                    if not exc.retryable:
+                        self.journal.finish(row.id, "failed", str(exc))
+                        return
+            if state.status == "failed":
+                self.journal.finish(row.id, "failed", state.error)
+                return
+            if self.cache.get_entry(row.key) is None:
+                dl = await self.backend.download(row.kind, row.task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
+                info = await asyncio.to_thread(self._store, dl.path, dl.media_type)
+                self.cache.put_entry(Entry(key=row.key, kind=row.kind, outputs=(info,), task_id=row.task_id,
+                                           model=row.request.get("model"), request=dict(row.request),
+                                           backend=self.pipeline.backend, completed_at=_iso(self.clock())))
+            self.journal.finish(row.id, "downloaded")
+            self.reporter.note(f"collected task {row.task_id} from an earlier run into the cache")
+        except asyncio.CancelledError:
+            pass
+        except OmniflowError as exc:
+            self.reporter.note(f"could not collect task {row.task_id}: {exc}")

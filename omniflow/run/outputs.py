@@ -1,0 +1,117 @@
+"""What a finished step leaves for people: its lock entry and its file under outputs/.
+
+Both are written right after each step (not at the end of the run), so a
+crash keeps what finished. Files in outputs/ are copies of cache objects
+(a hard link would let an edit of the output corrupt the cache), written to a
+temp name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from omniflow.store.cache import Cache, Entry
+from omniflow.store.lock import LockFile, LockStep, read_lock, write_lock
+
+
+def output_path(root: Path, pipeline: str, variant: str, step: str, ext: str) -> Path:
+    """``outputs/<pipeline>/[<variant>/]<step>.<ext>`` (design §2)."""
+    base = root / "outputs" / pipeline
+    if variant:
+        base = base / variant
+    return base / f"{step}{ext}"
+
+
+def materialize(cache: Cache, entry: Entry, dest_no_ext: Path) -> list[Path]:
+    """Copy the entry's objects to ``dest`` (+ext) unless an identical file is there."""
+    written = []
+    for i, obj in enumerate(entry.outputs):
+        suffix = "" if i == 0 else f"-{i + 1}"
+        dest = dest_no_ext.with_name(dest_no_ext.name + suffix + obj.ext)
+        src = cache.object_path(obj.sha256)
+        if dest.is_file() and dest.stat().st_size == obj.bytes and _same(dest, obj.sha256):
+            written.append(dest)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        written.append(dest)
+    return written
+
+
+def _same(path: Path, sha256: str) -> bool:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest() == sha256
+
+
+class LockWriter:
+    """The lock, kept in memory during a run and written atomically at most every ``interval`` seconds.
+
+    Rewriting a large lock after every one of thousands of steps would cost
+    O(n^2); a crash loses at most the last interval of lock updates, and the
+    next run rebuilds those entries from the cache (where each step's entry
+    was written the moment it finished).
+    """
+
+    def __init__(self, path: Path, pipeline: str, *, interval: float = 0.5, clock: Callable[[], float] = time.monotonic):
+        self.path = path
+        self.lock = read_lock(path) or LockFile(pipeline)
+        if self.lock.pipeline != pipeline:
+            self.lock = replace(self.lock, pipeline=pipeline)
+        self._dirty = False
+        self._interval = interval
+        self._clock = clock
+        self._last = clock()
+
+    def set(self, variant: str, step: str, lock_step: LockStep) -> None:
+        if self.lock.step(variant, step) != lock_step:
+            self.lock = self.lock.with_step(variant, step, lock_step)
+            self._dirty = True
+
+    def prune(self, keep: Mapping[str, Collection[str]]) -> None:
+        pruned = self.lock.pruned(keep)
+        if pruned != self.lock:
+            self.lock = pruned
+            self._dirty = True
+
+    def maybe_flush(self) -> None:
+        if self._dirty and self._clock() - self._last >= self._interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._dirty:
+            write_lock(self.path, self.lock)
+            self._dirty = False
+        self._last = self._clock()
+
+
+def record(
+    *,
+    cache: Cache,
+    entry: Entry,
+    lock: LockWriter,
+    root: Path,
+    pipeline: str,
+    places: list[tuple[str, str]],
+) -> None:
+    """Set the lock entry and write the outputs/ file of every (variant, step) that uses ``entry``."""
+    lock_step = LockStep.from_entry(entry)
+    for variant, step in places:
+        lock.set(variant, step, lock_step)
+        materialize(cache, entry, output_path(root, pipeline, variant, step, ""))
+    lock.maybe_flush()

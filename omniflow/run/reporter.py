@@ -1,0 +1,143 @@
+"""Progress output for a run: one reporter object, replaceable in tests.
+
+``PlainReporter`` writes one line per event (logs, CI, pipes); ``RichReporter``
+draws a live table on a terminal. Both receive the same events from the
+executor; neither knows about HTTP or the cache.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+@dataclass
+class StepView:
+    label: str  # "shot1" or "shot1@style=anime"
+    kind: str
+    model: str | None
+    state: str = "waiting"  # waiting|submitting|queued|in_progress|downloading|running|done|cached|failed|unknown|blocked|skipped
+    progress: int = 0
+    task_id: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class Reporter:
+    """Collects events; subclasses decide how to show them."""
+
+    steps: dict[str, StepView] = field(default_factory=dict)
+
+    def add(self, key: str, label: str, kind: str, model: str | None) -> None:
+        self.steps[key] = StepView(label, kind, model)
+
+    def update(self, key: str, state: str, *, progress: int | None = None, task_id: str | None = None, detail: str = "") -> None:
+        view = self.steps.get(key)
+        if view is None:
+            return
+        changed = state != view.state or (detail and detail != view.detail)
+        view.state = state
+        if progress is not None:
+            view.progress = progress
+        if task_id:
+            view.task_id = task_id
+        if detail:
+            view.detail = detail
+        if changed:
+            self.emit(view)
+
+    def note(self, text: str) -> None:
+        """A message that is not about one step (resume, budget, interrupt...)."""
+
+    def emit(self, view: StepView) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class PlainReporter(Reporter):
+    """One line per state change, to stderr by default."""
+
+    def __init__(self, stream: TextIO | None = None):
+        super().__init__()
+        self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
+
+    def emit(self, view: StepView) -> None:
+        parts = [f"{view.state:<11}", view.label]
+        if view.model:
+            parts.append(f"[{view.model}]")
+        if view.task_id and view.state in ("queued", "in_progress", "failed", "unknown"):
+            parts.append(view.task_id)
+        if view.detail:
+            parts.append(f"- {view.detail}")
+        with self._lock:
+            print(" ".join(parts), file=self.stream, flush=True)
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            print(text, file=self.stream, flush=True)
+
+
+class RichReporter(Reporter):
+    """A live table of the steps that are not yet finished, on a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self._live = None
+
+    def _table(self):  # type: ignore[no-untyped-def]
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("step")
+        table.add_column("model")
+        table.add_column("state")
+        table.add_column("progress", justify="right")
+        table.add_column("task")
+        active = [v for v in self.steps.values() if v.state not in ("done", "cached", "waiting")]
+        done = sum(1 for v in self.steps.values() if v.state in ("done", "cached"))
+        for v in active[-20:]:
+            colour = {"failed": "red", "unknown": "yellow", "blocked": "yellow"}.get(v.state, "cyan")
+            table.add_row(v.label, v.model or v.kind, f"[{colour}]{v.state}[/]", f"{v.progress}%", v.task_id or "")
+        table.caption = f"{done}/{len(self.steps)} steps done"
+        return table
+
+    def start(self) -> None:
+        from rich.live import Live
+
+        self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=True)
+        self._live.start()
+
+    def emit(self, view: StepView) -> None:
+        if view.state in ("done", "failed", "unknown", "cached"):
+            style = {"done": "green", "cached": "dim", "failed": "red", "unknown": "yellow"}[view.state]
+            extra = f" - {view.detail}" if view.detail else ""
+            self.console.print(f"[{style}]{view.state:<8}[/] {view.label}{extra}")
+        if self._live is not None:
+            self._live.update(self._table())
+
+    def note(self, text: str) -> None:
+        self.console.print(text)
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def make_reporter(stream: TextIO | None = None) -> Reporter:
+    """Rich on a terminal, plain lines otherwise."""
+    target = stream or sys.stderr
+    if target.isatty():
+        return RichReporter()
+    return PlainReporter(target)
