@@ -1,0 +1,434 @@
+"""The ASGI app: OmniRouters routes, auth, faults, downloads, and the emulator's own routes.
+
+Use it in-process::
+
+    app = create_app(EmulatorConfig(clock=FakeClock()))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://emulator")
+
+or served over TCP with ``omniflow emulator serve``. Handed-out URLs use the
+origin the client reached the app at, so both work.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from omniflow.emulator import bodies, outputs
+from omniflow.emulator.config import EmulatorConfig
+from omniflow.emulator.lifecycle import Task
+from omniflow.emulator.state import EmulatorState
+from omniflow.emulator.validation import Accepted, check_image_create, check_video_create
+
+Scope = MutableMapping[str, Any]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+CONTENT_CACHE = "public, max-age=86400"
+_OUTER_SEND = "omniflow.outer_send"
+
+
+class EmulatorApp(Starlette):
+    """Starlette, remembering the server's own ``send`` so a response can be dropped."""
+
+    async def __call__(self, scope: Scope, receive: Any, send: Send) -> None:
+        scope[_OUTER_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
+class DroppedResponse(Response):
+    """A lost response (create_drop, download_truncate).
+
+    Over uvicorn the connection is aborted (after an optional partial body), so
+    the client sees a connection error and no (complete) answer. In-process
+    there is no connection: the app raises httpx.RemoteProtocolError, which
+    httpx.ASGITransport hands to the client as the transport error it would get.
+    """
+
+    def __init__(self, partial: bytes | None = None, headers: dict[str, str] | None = None, total: int = 0) -> None:
+        super().__init__(status_code=200, headers=headers)
+        self.partial, self.total = partial, total
+
+    async def __call__(self, scope: Scope, receive: Any, send: Send) -> None:  # type: ignore[override]
+        import anyio
+
+        if self.partial is not None:
+            self.headers["content-length"] = str(self.total)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": self.partial, "more_body": True})
+        outer = scope.get(_OUTER_SEND)
+        transport = getattr(getattr(outer, "__self__", None), "transport", None)
+        if transport is not None and hasattr(transport, "abort"):
+            transport.abort()
+            for _ in range(3):  # let uvicorn see the disconnect so it does not answer 500
+                await anyio.sleep(0)
+            return
+        import httpx
+
+        raise httpx.RemoteProtocolError("omniflow emulator: response dropped (fault injection)")
+
+
+class EmulatorMiddleware:
+    """Request id and emulator headers on every response; per-route counts."""
+
+    def __init__(self, app: Any, state: EmulatorState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Any, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = self.state.request_id()
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Omniflow-Emulator"] = "1"
+                headers["X-Oneapi-Request-Id"] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "(unmatched)"
+            self.state.routes[f"{scope['method']} {path}"] += 1
+
+
+# helpers ----------------------------------------------------------------
+
+
+def _state(request: Request) -> EmulatorState:
+    return request.app.state.emulator
+
+
+def _rid(request: Request) -> str:
+    return request.scope["state"]["request_id"]
+
+
+def _origin(request: Request) -> str:
+    configured = _state(request).config.public_url
+    if configured:
+        return configured.rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _unauthorized(request: Request) -> JSONResponse:
+    return _json(401, bodies.openai_error(f"Invalid token (request id: {_rid(request)})"))
+
+
+def _user(request: Request) -> str | None:
+    return _state(request).authenticate(request.headers.get("authorization"))
+
+
+def _task_not_exist() -> JSONResponse:
+    return _json(400, bodies.task_error("task_not_exist", "task_not_exist"))
+
+
+def _retry_after(state: EmulatorState) -> dict[str, str] | None:
+    ra = state.config.retry_after
+    return {"Retry-After": str(int(ra)) if float(ra).is_integer() else str(ra)} if ra is not None else None
+
+
+def _create_fault_response(state: EmulatorState, fault: str) -> Response:
+    if fault == "create_429":
+        return _json(429, bodies.task_error("fail_to_fetch_task", bodies.SATURATED), _retry_after(state))
+    if fault == "create_ratelimit":
+        return _json(429, bodies.openai_error("您已达到请求数限制：1分钟内最多请求1000次"), _retry_after(state))
+    if fault == "create_403":
+        return _json(403, bodies.task_error("insufficient_user_quota", "用户额度不足, 剩余额度: 0"))
+    if fault == "create_500":
+        return _json(500, bodies.task_error("do_request_failed", "upstream request failed"))
+    status = 502 if fault == "create_502" else 503
+    return _json(status, bodies.upstream_failure(status))
+
+
+async def _submit(request: Request, user: str, kind: str, accepted: Accepted, *, remixed_from: str | None = None, instant: bool = False) -> Task | Response:
+    """Fault draw, then the task row; a dropped create still makes the task."""
+    state = _state(request)
+    digest, fault = state.create_fault(accepted.body)
+    if fault is not None and fault != "create_drop":
+        return _create_fault_response(state, fault)
+    task = state.create_task(
+        user=user,
+        kind=kind,
+        model=accepted.model.id,
+        body=accepted.body,
+        digest=digest,
+        origin=_origin(request),
+        remixed_from=remixed_from,
+        instant=instant,
+    )
+    if fault == "create_drop":
+        return DroppedResponse()
+    return task
+
+
+def _created(task: Task) -> JSONResponse:
+    seconds = task.body.get("seconds")
+    ratios = {"seconds": int(seconds)} if isinstance(seconds, str) and seconds.isdigit() else {}
+    return _json(200, bodies.create_response(task), {"X-New-Api-Other-Ratios": json.dumps(ratios, separators=(",", ":"))})
+
+
+# video routes -----------------------------------------------------------
+
+
+async def create_video(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
+    result = check_video_create(await request.body(), request.headers.get("content-type", ""), _rid(request))
+    if not isinstance(result, Accepted):
+        return _json(result.status, result.body)
+    task = await _submit(request, user, "video", result)
+    return task if isinstance(task, Response) else _created(task)
+
+
+async def remix_video(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
+    state = _state(request)
+    source = state.task_for(user, request.path_params["task_id"], "video")
+    if source is None:
+        return _task_not_exist()
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except json.JSONDecodeError:
+        body = {}
+    prompt = body.get("prompt") if isinstance(body, dict) else None
+    if not isinstance(prompt, str) or not prompt.strip():
+        return _json(400, bodies.task_error("invalid_request", "prompt is required"))
+    from omniflow import catalog
+
+    model = catalog.get_model(source.model)
+    assert model is not None
+    task = await _submit(request, user, "video", Accepted({**source.body, "prompt": prompt}, model), remixed_from=source.id)
+    return task if isinstance(task, Response) else _created(task)
+
+
+def _lookup(request: Request, user: str, kind: str) -> Task | Response:
+    state = _state(request)
+    task = state.task_for(user, request.path_params["task_id"], kind)
+    if task is None:
+        return _task_not_exist()
+    if state.query_fault(task):
+        return _json(500, bodies.task_error("get_task_failed", "database is locked"))
+    return task
+
+
+async def get_video(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
+    task = _lookup(request, user, "video")
+    if isinstance(task, Response):
+        return task
+    state = _state(request)
+    return _json(200, bodies.video_object(task, state.view(task), task.origin, state.config.not_start_status))
+
+
+async def get_wrapper(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
+    task = _lookup(request, user, "video")
+    if isinstance(task, Response):
+        return task
+    state = _state(request)
+    return _json(200, bodies.wrapper(task, state.view(task), task.origin, state.quota(task)))
+
+
+async def get_content(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
+    state = _state(request)
+    task = state.task_for(user, request.path_params["task_id"], "video")
+    if task is None:
+        return _json(404, bodies.content_error("Task not found"))
+    view = state.view(task)
+    if view.status != "SUCCESS":
+        return _json(400, bodies.content_error(f"Task is not completed yet, current status: {view.status}"))
+    if state.now() > view.finish_time + state.config.url_ttl:
+        # The upstream's signed file URL has expired; the gateway relays its refusal.
+        return _json(502, bodies.content_error("Upstream service returned status 403", "server_error"))
+    fault = state.download_fault(task)
+    if fault == "download_502":
+        return _json(502, bodies.content_error("Upstream service returned status 503", "server_error"))
+    data = await outputs.render(state, task)
+    headers = {"Cache-Control": CONTENT_CACHE}
+    return _bytes_response(state, data, "video/mp4", headers, fault, request.method == "HEAD")
+
+
+def _bytes_response(state: EmulatorState, data: bytes, media_type: str, headers: dict[str, str], fault: str | None, head: bool) -> Response:
+    if head:
+        return Response(b"", media_type=media_type, headers={**headers, "Content-Length": str(len(data))})
+    if fault == "download_truncate":
+        return DroppedResponse(data[: len(data) // 2], {**headers, "content-type": media_type}, total=len(data))
+    if fault == "download_slow":
+        chunks = 8
+        size = max(1, -(-len(data) // chunks))
+        pause = state.config.slow_download_seconds / chunks
+
+        async def trickle() -> Any:
+            for i in range(0, len(data), size):
+                yield data[i : i + size]
+                await state.sleep(pause)
+
+        return StreamingResponse(trickle(), media_type=media_type, headers={**headers, "Content-Length": str(len(data))})
+    return Response(data, media_type=media_type, headers=headers)
+
+
+# image routes -----------------------------------------------------------
+
+
+def _image_urls(task: Task) -> list[str]:
+    return [f"{task.origin}/_emulator/files/{outputs.image_name(task, i)}" for i in range(outputs.image_count(task))]
+
+
+async def create_image(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
+    result = check_image_create(await request.body(), request.headers.get("content-type", ""), _rid(request))
+    if not isinstance(result, Accepted):
+        return _json(result.status, result.body)
+    is_async = request.query_params.get("async", "").lower() in ("true", "1")
+    task = await _submit(request, user, "image", result, instant=not is_async)
+    if isinstance(task, Response):
+        return task
+    if is_async:
+        return _json(200, {"task_id": task.id, "status": "queued"})
+    return _json(200, bodies.image_result(task.created, _image_urls(task), str(result.body.get("prompt", ""))))
+
+
+async def get_image(request: Request) -> Response:
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
+    task = _lookup(request, user, "image")
+    if isinstance(task, Response):
+        return task
+    return _json(200, bodies.image_task(task, _state(request).view(task), _image_urls(task)))
+
+
+async def list_models(request: Request) -> Response:
+    if _user(request) is None:
+        return _unauthorized(request)
+    from omniflow import catalog
+
+    data = [
+        {"id": m.id, "object": "model", "created": 1626777600, "owned_by": catalog.family_schema(m.family).get("x-vendor", "custom")}
+        for m in catalog.all_models()
+    ]
+    return _json(200, {"object": "list", "data": data, "success": True})
+
+
+# the emulator's own routes ----------------------------------------------
+
+
+async def upload(request: Request) -> Response:
+    state = _state(request)
+    data = await request.body()
+    if not data:
+        return _json(400, bodies.content_error("empty upload"))
+    if len(data) > state.config.max_upload_bytes:
+        return _json(413, bodies.content_error(f"upload larger than {state.config.max_upload_bytes} bytes"))
+    media_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+    name = state.store_upload(data, media_type)
+    return _json(200, {"url": f"{_origin(request)}/_emulator/uploads/{name}"})
+
+
+async def get_upload(request: Request) -> Response:
+    stored = _state(request).uploads.get(request.path_params["name"])
+    if stored is None:
+        return _json(404, bodies.content_error("File not found"))
+    return Response(stored.data, media_type=stored.media_type)
+
+
+async def get_file(request: Request) -> Response:
+    """Image outputs: public URLs, like a vendor's CDN, that expire after url_ttl."""
+    state = _state(request)
+    parsed = outputs.parse_image_name(request.path_params["name"])
+    task = state.tasks.get(parsed[0]) if parsed else None
+    if parsed is None or task is None or task.kind != "image" or parsed[1] >= outputs.image_count(task):
+        return _json(404, bodies.content_error("File not found"))
+    view = state.view(task)
+    if view.status != "SUCCESS":
+        return _json(404, bodies.content_error("File not found"))
+    if state.now() > view.finish_time + state.config.url_ttl:
+        return _json(403, bodies.content_error("Request has expired"))
+    fault = state.download_fault(task)
+    if fault == "download_502":
+        return _json(502, bodies.content_error("Bad Gateway", "server_error"))
+    data = await outputs.render(state, task, parsed[1])
+    return _bytes_response(state, data, "image/png", {"Cache-Control": CONTENT_CACHE}, fault, request.method == "HEAD")
+
+
+async def stats(request: Request) -> Response:
+    return _json(200, _state(request).stats())
+
+
+async def advance(request: Request) -> Response:
+    """Move emulator time forward (for served emulators and manual tests)."""
+    state = _state(request)
+    try:
+        seconds = float(json.loads(await request.body() or b"{}").get("seconds", 0))
+    except (ValueError, AttributeError, TypeError):
+        return _json(400, bodies.content_error('expected {"seconds": <number >= 0>}'))
+    if seconds < 0:
+        return _json(400, bodies.content_error("time only moves forward"))
+    state.offset += seconds
+    return _json(200, {"now": state.now()})
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    msg = f"Invalid URL ({request.method} {request.url.path})"
+    return _json(404, bodies.openai_error(msg, type="invalid_request_error", param=""))
+
+
+ROUTES = [
+    Route("/v1/videos", create_video, methods=["POST"]),
+    Route("/v1/video/generations", create_video, methods=["POST"]),
+    Route("/v1/videos/generations", create_video, methods=["POST"]),
+    Route("/v1/videos/generations/{task_id}", get_video, methods=["GET"]),
+    Route("/v1/videos/{task_id}", get_video, methods=["GET"]),
+    Route("/v1/video/generations/{task_id}", get_wrapper, methods=["GET"]),
+    Route("/v1/videos/{task_id}/content", get_content, methods=["GET", "HEAD"]),
+    Route("/v1/videos/{task_id}/remix", remix_video, methods=["POST"]),
+    Route("/v1/images/generations", create_image, methods=["POST"]),
+    Route("/v1/images/generations/{task_id}", get_image, methods=["GET"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/_emulator/uploads", upload, methods=["POST"]),
+    Route("/_emulator/uploads/{name}", get_upload, methods=["GET", "HEAD"]),
+    Route("/_emulator/files/{name}", get_file, methods=["GET", "HEAD"]),
+    Route("/_emulator/stats", stats, methods=["GET"]),
+    Route("/_emulator/advance", advance, methods=["POST"]),
+]
+
+
+def create_app(config: EmulatorConfig | None = None) -> Starlette:
+    """A fresh emulator; its state lives on ``app.state.emulator``."""
+    from starlette.middleware import Middleware
+
+    config = config or EmulatorConfig()
+    state = EmulatorState(config)
+
+    app = EmulatorApp(
+        routes=ROUTES,
+        middleware=[Middleware(EmulatorMiddleware, state=state)],
+        exception_handlers={404: not_found, 405: not_found},
+    )
+    app.state.emulator = state
+    return app

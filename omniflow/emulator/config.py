@@ -1,0 +1,167 @@
+"""Emulator configuration: a frozen value, plus parsers for the CLI strings.
+
+Time in the emulator is *emulator seconds*. The clock is a callable returning
+emulator seconds (Unix-like); by default it is the real clock sped up by
+``speed`` so that the gateway's 15 s poller tick and a 45 s generation pass in
+about half a second and a second and a half of real time. Tests inject a
+:class:`FakeClock` and advance it, so nothing sleeps for real.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, fields
+
+# Faults that decide what a create request gets, in the order a uniform draw
+# walks them (their rates add up; the rest of the unit interval is "no fault").
+CREATE_FAULTS = (
+    "create_429",  # upstream saturated: 429 fail_to_fetch_task
+    "create_ratelimit",  # gateway rate limiter: 429 OpenAI style
+    "create_403",  # insufficient quota
+    "create_500",
+    "create_502",
+    "create_503",
+    "create_drop",  # task made, response lost
+)
+TASK_FAULTS = ("task_fail", "task_timeout")
+QUERY_FAULTS = ("query_500",)
+DOWNLOAD_FAULTS = ("download_502", "download_truncate", "download_slow")
+ALL_FAULTS = CREATE_FAULTS + TASK_FAULTS + QUERY_FAULTS + DOWNLOAD_FAULTS
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Probability of each fault, 0..1. Each group's rates must add up to at most 1."""
+
+    create_429: float = 0.0
+    create_ratelimit: float = 0.0
+    create_403: float = 0.0
+    create_500: float = 0.0
+    create_502: float = 0.0
+    create_503: float = 0.0
+    create_drop: float = 0.0
+    task_fail: float = 0.0
+    task_timeout: float = 0.0
+    query_500: float = 0.0
+    download_502: float = 0.0
+    download_truncate: float = 0.0
+    download_slow: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"fault {f.name}: rate {v} is not between 0 and 1")
+        for group in (CREATE_FAULTS, TASK_FAULTS, QUERY_FAULTS, DOWNLOAD_FAULTS):
+            total = sum(getattr(self, n) for n in group)
+            if total > 1.0 + 1e-9:
+                raise ValueError(f"faults {', '.join(group)}: rates add up to {total:g} (more than 1)")
+
+    def group(self, names: tuple[str, ...]) -> list[tuple[str, float]]:
+        return [(n, getattr(self, n)) for n in names if getattr(self, n) > 0]
+
+
+def parse_faults(text: str | None) -> FaultRates:
+    """Parse ``"create_429=0.1,task_fail=0.02"`` (empty or None: no faults)."""
+    rates: dict[str, float] = {}
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"fault {part!r}: expected name=rate, e.g. create_429=0.1")
+        if name not in ALL_FAULTS:
+            close = difflib.get_close_matches(name, ALL_FAULTS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(ALL_FAULTS)})"
+            raise ValueError(f"unknown fault {name!r}{hint}")
+        try:
+            rates[name] = float(value)
+        except ValueError:
+            raise ValueError(f"fault {name}: rate {value.strip()!r} is not a number") from None
+    return FaultRates(**rates)
+
+
+def parse_keys(text: str | None) -> tuple[str, ...] | None:
+    """Comma-separated accepted keys; None (any ``sk-`` key) when empty."""
+    keys = tuple(k.strip() for k in (text or "").split(",") if k.strip())
+    return keys or None
+
+
+class ScaledClock:
+    """The real clock, running ``speed`` times faster from the moment it is made."""
+
+    def __init__(self, speed: float = 30.0) -> None:
+        self.speed = speed
+        self._real0 = time.time()
+
+    def __call__(self) -> float:
+        return self._real0 + (time.time() - self._real0) * self.speed
+
+
+class FakeClock:
+    """A clock that moves only when told to: ``clock.advance(15)``.
+
+    Its :meth:`sleep` advances the clock instead of waiting, so an emulator
+    built with ``EmulatorConfig(clock=c, sleep=c.sleep)`` never sleeps for real.
+    """
+
+    def __init__(self, start: float = 1_777_777_777.0) -> None:
+        self.now = float(start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("a clock only moves forward")
+        self.now += seconds
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        import anyio
+
+        self.advance(max(0.0, seconds))
+        await anyio.sleep(0)
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that shapes the emulator's behaviour. Times are emulator seconds."""
+
+    keys: tuple[str, ...] | None = None  # accepted bearer keys; None: any sk- key
+    seed: int = 0  # fault draws and rendered media derive from it
+    latency: float = 45.0  # create -> upstream completion
+    tick: float = 15.0  # gateway poller period; states change only on ticks
+    speed: float = 30.0  # emulator seconds per real second (default clock only)
+    faults: FaultRates = field(default_factory=FaultRates)
+    retry_after: float | None = None  # add Retry-After to 429 answers
+    clock: Callable[[], float] | None = None  # emulator seconds; None: ScaledClock(speed)
+    sleep: Callable[[float], Awaitable[None]] | None = None  # emulator seconds; None: real, scaled
+    url_ttl: float = 86400.0  # output URLs expire this long after completion
+    task_timeout: float = 86400.0  # TASK_TIMEOUT_MINUTES=1440
+    full_size: bool = False  # render at the model's full size instead of the proxy
+    proxy_long_side: int = 320
+    fps: int = 4
+    public_url: str | None = None  # origin for handed-out URLs; None: the request's
+    not_start_status: str = "queued"  # public status of NOT_START ("unknown" in old builds)
+    slow_download_seconds: float = 20.0  # how long a download_slow fault stretches a download
+    max_upload_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.tick <= 0 or self.latency < 0 or self.speed <= 0:
+            raise ValueError("tick and speed must be positive, latency not negative")
+        if self.not_start_status not in ("queued", "unknown"):
+            raise ValueError("not_start_status must be queued or unknown")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> EmulatorConfig:
+        """Defaults, then OMNIFLOW_EMULATOR_KEYS, then explicit overrides."""
+        env_keys = parse_keys(os.environ.get("OMNIFLOW_EMULATOR_KEYS"))
+        values: dict[str, object] = {"keys": env_keys}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,155 @@
+"""Create-request checks in the gateway's order (API reference §5.2, §12 items 9-20).
+
+Gateway stage (middleware, OpenAI-style errors): content type and JSON, model
+present, model known. Task-relay stage (TaskError): the Go struct decode
+(``seconds`` must be a string), blank prompt. Upstream stage: the family rules
+from :func:`omniflow.catalog.check_request` — one source of truth with the
+pipeline validator — of which the FIRST hard violation the API itself enforces
+is answered, wrapped as the relay wraps an upstream 400.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from omniflow import catalog
+from omniflow.emulator import bodies
+
+# The Go struct the classic relay decodes the body into: field -> Go type.
+_GO_FIELDS = {"model": "string", "prompt": "string", "seconds": "string", "images": "[]string"}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    body: dict[str, Any]
+    model: catalog.Model
+
+
+def _go_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _json_detail(text: str, err: json.JSONDecodeError) -> str:
+    """A Go encoding/json style message for a syntax error."""
+    if err.pos >= len(text.rstrip()):
+        return "unexpected end of JSON input"
+    ch = text[err.pos]
+    where = "looking for beginning of value" if err.msg.startswith("Expecting value") else "after object key:value pair"
+    if err.msg.startswith("Expecting property name"):
+        where = "looking for beginning of object key string"
+    return f"invalid character {ch!r} {where}"
+
+
+def parse_json(raw: bytes, content_type: str, request_id: str) -> dict[str, Any] | Rejection:
+    """Gateway stage 1: a JSON object with a model name."""
+    suffix = f" (request id: {request_id})"
+    if "json" not in content_type.lower():
+        # Without a JSON content type the gateway never reads the model.
+        return Rejection(400, bodies.openai_error("Model name not specified, model name cannot be empty" + suffix))
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as err:
+        return Rejection(400, bodies.openai_error(f"Invalid request: {_json_detail(text, err)}" + suffix))
+    if not isinstance(body, dict):
+        detail = f"json: cannot unmarshal {_go_type(body)} into Go value of type map[string]interface {{}}"
+        return Rejection(400, bodies.openai_error(f"Invalid request: {detail}" + suffix))
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        detail = f"json: cannot unmarshal {_go_type(model)} into Go struct field .model of type string"
+        return Rejection(400, bodies.openai_error(f"Invalid request: {detail}" + suffix))
+    if not model:
+        return Rejection(400, bodies.openai_error("Model name not specified, model name cannot be empty" + suffix))
+    return body
+
+
+def known_model(model_id: str, kind: str, request_id: str) -> catalog.Model | Rejection:
+    """Gateway stage 2: a channel for the model (the kind must fit the route)."""
+    model = catalog.get_model(model_id)
+    if model is None or model.kind != kind:
+        msg = f"No available channel for model {model_id} under group default (distributor) (request id: {request_id})"
+        return Rejection(503, bodies.openai_error(msg, code="model_not_found"))
+    return model
+
+
+def _decode_struct(body: dict[str, Any]) -> Rejection | None:
+    """Relay stage: Go's decode into the task struct (null is fine, wrong types are not)."""
+    for name, go_type in _GO_FIELDS.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if go_type == "string" and not isinstance(value, str):
+            msg = f"json: cannot unmarshal {_go_type(value)} into Go struct field .{name} of type string"
+            return Rejection(400, bodies.task_error("invalid_json", msg))
+        if go_type == "[]string":
+            if not isinstance(value, list):
+                msg = f"json: cannot unmarshal {_go_type(value)} into Go struct field .{name} of type []string"
+                return Rejection(400, bodies.task_error("invalid_json", msg))
+            for item in value:
+                if not isinstance(item, str):
+                    msg = f"json: cannot unmarshal {_go_type(item)} into Go struct field .{name} of type string"
+                    return Rejection(400, bodies.task_error("invalid_json", msg))
+    return None
+
+
+def first_api_violation(model_id: str, body: dict[str, Any]) -> catalog.Violation | None:
+    """The first hard rule the API enforces that the body breaks."""
+    # Go decoded null as "absent": the upstream sees the field missing.
+    checked = {k: v for k, v in body.items() if not (v is None and k in _GO_FIELDS)}
+    for v in catalog.check_request(model_id, checked, advisory=False):
+        if v.api and v.severity == "error":
+            return v
+    return None
+
+
+def check_video_create(raw: bytes, content_type: str, request_id: str) -> Accepted | Rejection:
+    """All create checks for the video routes, in order; the first failure answers."""
+    parsed = parse_json(raw, content_type, request_id)
+    if isinstance(parsed, Rejection):
+        return parsed
+    model = known_model(parsed["model"], "video", request_id)
+    if isinstance(model, Rejection):
+        return model
+    bad = _decode_struct(parsed)
+    if bad is not None:
+        return bad
+    prompt = parsed.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return Rejection(400, bodies.task_error("invalid_request", "prompt is required"))
+    violation = first_api_violation(model.id, parsed)
+    if violation is not None:
+        return Rejection(400, bodies.upstream_rejection(violation.message))
+    return Accepted(parsed, model)
+
+
+def check_image_create(raw: bytes, content_type: str, request_id: str) -> Accepted | Rejection:
+    """The image route: same gateway stage; its own errors are OpenAI style."""
+    parsed = parse_json(raw, content_type, request_id)
+    if isinstance(parsed, Rejection):
+        return parsed
+    model = known_model(parsed["model"], "image", request_id)
+    if isinstance(model, Rejection):
+        return model
+    prompt = parsed.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return Rejection(400, bodies.openai_error("prompt is required", type="invalid_request_error", code="invalid_request"))
+    violation = first_api_violation(model.id, parsed)
+    if violation is not None:
+        return Rejection(400, bodies.openai_error(violation.message, type="invalid_request_error", code="invalid_request"))
+    return Accepted(parsed, model)
