@@ -315,3 +315,31 @@ def _totals(plan: Plan, config: Config) -> Totals:
     return Totals(
         counts[TO_RUN], counts[CACHED], counts[BLOCKED], seconds, round(cost, 6) if priced else None, tuple(sorted(unpriced))
     )
+
+
+def unknown_keys(journal: Any, cache: Any) -> set[str]:
+    """Keys whose newest submission is unknown (or a crashed intent) and that are not cached."""
+    newest: dict[str, Any] = {}
+    for row in journal.all():
+        newest[row.key] = row
+    return {k for k, r in newest.items() if r.state in ("unknown", "intent") and cache.get_entry(k) is None}
+
+
+def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
+                  targets: Mapping[str, set[str]] | None = None, resubmit_unknown: bool = False) -> Plan:
+    """Plan against the project's cache, lock and journal; reads only, creates nothing."""
+    from omniflow.config import load_config
+    from omniflow.store import Cache, Journal, read_lock, state_dir
+
+    state = state_dir(pipeline.root)
+    cache = Cache(state)
+    unknown: set[str] = set()
+    journal_path = state / "journal.sqlite"
+    if journal_path.exists() and not resubmit_unknown:
+        journal = Journal(journal_path)
+        try:
+            unknown = unknown_keys(journal, cache)
+        finally:
+            journal.close()
+    return make_plan(pipeline, cache, read_lock(pipeline.lock_path), config=config or load_config(pipeline.root),
+                     unknown_keys=unknown, targets=targets)

@@ -25,7 +25,7 @@ from omniflow.errors import (
     UsageError,
 )
 from omniflow.language.model import Pipeline
-from omniflow.plan import BLOCKED, TO_RUN, Plan, make_plan
+from omniflow.plan import BLOCKED, TO_RUN, Plan, make_plan, unknown_keys
 from omniflow.run.executor import (
     COMPLETED,
     FAILED,
@@ -116,14 +116,6 @@ def check_budget(plan: Plan, *, max_cost: float | None, max_seconds: float | Non
             raise BudgetError(f"the plan costs {cost:.2f}, over --max-cost {max_cost:.2f}; nothing was sent")
 
 
-def _unknown_keys(journal: Any, cache: Any) -> set[str]:
-    """Keys whose newest submission is unknown (or a crashed intent) and that are not cached."""
-    newest: dict[str, Any] = {}
-    for row in journal.all():
-        newest[row.key] = row
-    return {k for k, r in newest.items() if r.state in ("unknown", "intent") and cache.get_entry(k) is None}
-
-
 def run_pipeline(
     pipeline: Pipeline,
     *,
@@ -152,7 +144,7 @@ def run_pipeline(
         cache = Cache(state)
         journal = Journal(state / "journal.sqlite")
         try:
-            unknown = set() if resubmit_unknown else _unknown_keys(journal, cache)
+            unknown = set() if resubmit_unknown else unknown_keys(journal, cache)
             plan = make_plan(pipeline, cache, _read_lock(pipeline), config=config, unknown_keys=unknown,
                              targets=resolve_targets(pipeline, targets))
             check_budget(plan, max_cost=max_cost, max_seconds=max_seconds)

@@ -1,0 +1,98 @@
+"""``omniflow plan`` and ``omniflow status``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from omniflow.cli._common import handles_errors
+from omniflow.cli._load import load_pipeline, pipeline_options
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON object (stable; see docs).")
+@click.option("--check", is_flag=True, help="Exit 1 when anything would run (a CI gate).")
+@click.option("--diff", "diff_rev", metavar="REV", default=None, help="Show what changed since a git revision.")
+@pipeline_options
+@handles_errors
+def plan(file: str, as_json: bool, check: bool, diff_rev: str | None, sets: tuple[str, ...], backend: str | None,
+         strict: bool) -> None:
+    """Show what a run would do, per variant and step: cached / to-run / blocked, and why."""
+    from omniflow.plan import plan_pipeline
+
+    pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=not as_json)
+    result = plan_pipeline(pipeline)
+    if diff_rev is not None:
+        from omniflow.plan_diff import diff_against
+
+        click.echo("\n".join(diff_against(pipeline, diff_rev, result)))
+    elif as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=False))
+    else:
+        click.echo("\n".join(render_plan(result)))
+    if check and result.totals.to_run + result.totals.blocked:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@pipeline_options
+@handles_errors
+def status(file: str, sets: tuple[str, ...], backend: str | None, strict: bool) -> None:
+    """A short table of the last run of each variant, from the lock and the cache."""
+    from omniflow.plan import plan_pipeline
+
+    pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=False)
+    click.echo("\n".join(render_status(plan_pipeline(pipeline))))
+
+
+def _fmt_seconds(totals: Any) -> str:
+    if not totals.generated_seconds:
+        return "0 s"
+    return ", ".join(f"{m} {s:g} s" for m, s in sorted(totals.generated_seconds.items()))
+
+
+def render_plan(p: Any) -> list[str]:
+    """Human text: one block per variant, a line per step, then the totals."""
+    lines = [f"{p.pipeline.name} ({p.pipeline.path}) on {p.pipeline.backend}"]
+    seen: set[str] = set()
+    for v in p.variants:
+        if v.name:
+            lines.append(f"variant {v.name}")
+        for ps in v.steps:
+            shared = " (shared, counted once)" if ps.step.key in seen else ""
+            seen.add(ps.step.key)
+            why = f"  - {'; '.join(ps.reasons)}" if ps.reasons else ""
+            secs = f", {ps.step.seconds:g}s" if ps.step.seconds else ""
+            model = f" [{ps.step.model}{secs}]" if ps.step.model else ""
+            lines.append(f"  {ps.state:<8} {ps.step.id}{model} {ps.step.key[:12]}{shared}{why}")
+    t = p.totals
+    lines.append(f"{t.to_run} to run, {t.cached} cached, {t.blocked} blocked (distinct steps); "
+                 f"generated: {_fmt_seconds(t)}")
+    if t.cost is not None:
+        note = f" (no price for {', '.join(t.unpriced)})" if t.unpriced else ""
+        lines.append(f"cost: {t.cost:.2f}{note}")
+    return lines
+
+
+def render_status(p: Any) -> list[str]:
+    """One row per variant: steps done / total, last completion time, state."""
+    from omniflow.store import read_lock
+
+    lock = read_lock(p.pipeline.lock_path)
+    rows = [("variant", "done", "to-run", "blocked", "last completed")]
+    for v in p.variants:
+        done = sum(1 for ps in v.steps if ps.state == "cached")
+        todo = sum(1 for ps in v.steps if ps.state == "to-run")
+        blocked = sum(1 for ps in v.steps if ps.state == "blocked")
+        last = ""
+        if lock is not None:
+            times = [s.completed_at for s in (lock.variants.get(v.name or "default") or {}).values() if s.completed_at]
+            last = max(times) if times else ""
+        rows.append((v.name or "default", f"{done}/{len(v.steps)}", str(todo), str(blocked), last or "never"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

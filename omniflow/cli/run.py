@@ -1,0 +1,72 @@
+"""``omniflow run``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from omniflow.cli._common import echo_err, handles_errors
+from omniflow.cli._load import load_pipeline, pipeline_options
+
+
+def _poll(value: str | None) -> tuple[float, float] | None:
+    if not value:
+        return None
+    first, _, maximum = value.partition(",")
+    try:
+        a = float(first)
+        b = float(maximum) if maximum else max(a, 15.0)
+    except ValueError:
+        raise click.BadParameter("expected FIRST[,MAX] seconds, e.g. 2,15") from None
+    if a <= 0 or b < a:
+        raise click.BadParameter("expected 0 < FIRST <= MAX")
+    return a, b
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("targets", nargs=-1)
+@click.option("-j", "--jobs", type=click.IntRange(1, 10000), default=8, show_default=True,
+              help="Tasks in flight at once.")
+@click.option("--keep-going", is_flag=True, help="Go on submitting independent steps after a failure.")
+@click.option("--max-cost", type=float, default=None, help="Refuse (exit 3) before sending anything if the plan costs more.")
+@click.option("--max-seconds", type=float, default=None,
+              help="Refuse (exit 3) before sending anything if the plan generates more seconds of video.")
+@click.option("--resubmit-unknown", is_flag=True,
+              help="Send again creates whose answer was lost (the first may exist and be billed).")
+@click.option("-n", "--dry-run", is_flag=True, help="Only show the plan.")
+@click.option("--poll", "poll", default=None, metavar="FIRST[,MAX]",
+              help="Poll interval in seconds, growing from FIRST to MAX (default: the backend's, 2,15 for the API).")
+@pipeline_options
+@handles_errors
+def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_cost: float | None,
+        max_seconds: float | None, resubmit_unknown: bool, dry_run: bool, poll: str | None,
+        sets: tuple[str, ...], backend: str | None, strict: bool) -> None:
+    """Run FILE, or only TARGETS (`step` or `step@variant`, with their ancestors).
+
+    Re-running sends nothing for what is cached; a run that crashed or was
+    interrupted resumes the tasks it had submitted instead of paying again.
+    """
+    pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict)
+    if dry_run:
+        from omniflow.cli.plan import render_plan
+        from omniflow.plan import plan_pipeline
+        from omniflow.run import resolve_targets
+
+        click.echo("\n".join(render_plan(plan_pipeline(pipeline, targets=resolve_targets(pipeline, targets)))))
+        return
+    from omniflow.run import run_pipeline, summarize
+    from omniflow.run.policy import PollSchedule
+
+    schedule = _poll(poll)
+    result = run_pipeline(
+        pipeline, targets=targets, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
+        max_cost=max_cost, max_seconds=max_seconds,
+        poll=PollSchedule(first=schedule[0], maximum=schedule[1]) if schedule else None,
+    )
+    for line in summarize(result):
+        echo_err(line)
+    if result.exit_code == 0:
+        echo_err(f"outputs: {pipeline.root / 'outputs' / pipeline.name}/")
+    sys.exit(result.exit_code)
