@@ -202,3 +202,14 @@ def test_a_full_round_trip_over_uvicorn(serve, fake_key, tmp_path):
     dl = asyncio.run(go())
     assert dl.bytes == len(MP4) and dl.path.read_bytes() == MP4
     assert seen == [f"Bearer {fake_key}"]
+
+
+def test_the_served_emulator_dropping_a_create_gives_an_unknown_create(serve, fake_key):
+    from omniflow.emulator import EmulatorConfig, create_app, parse_faults
+
+    app = create_app(EmulatorConfig(faults=parse_faults("create_drop=1.0")))
+    origin = serve(app)
+    with pytest.raises(UnknownCreateError):
+        call(make_client(origin, fake_key, Sleeps()), "create", "video", BODY)
+    stats = app.state.emulator.stats()
+    assert stats["routes"]["POST /v1/videos"] == 1 and stats["creates_total"] == 1
