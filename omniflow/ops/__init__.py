@@ -34,7 +34,12 @@ class LocalOp:
     run: Callable[[Mapping[str, Any], Sequence[Path], Path], Path]
 
     def __call__(self, request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> Path:
-        return self.run(request, inputs, dest)
+        try:
+            return self.run(request, inputs, dest)
+        except MediaError:
+            raise
+        except OSError as exc:  # disk full, permissions: still one clear line for the step
+            raise MediaError(f"{self.kind}: {exc.strerror or exc}") from None
 
 
 def _frame(request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> Path:

@@ -182,3 +182,11 @@ def test_registry_runs_each_kind_with_one_signature(make_video, tmp_path):
     assert close(centre(png), GREEN) and OPS["frame"].media_type == "image/png"
     mp4 = OPS["concat"]({"inputs": ["omniflow:a", "omniflow:b"]}, [a, b], tmp_path / "c.mp4")
     assert probe(mp4).media_type == OPS["concat"].media_type == "video/mp4"
+
+
+def test_registry_reports_filesystem_errors_as_media_errors(make_video, tmp_path):
+    video = make_video([RED] * 3)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(MediaError, match="frame: "):
+        OPS["frame"]({"at": "first"}, [video], blocker / "sub" / "f.png")
