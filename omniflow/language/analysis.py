@@ -31,9 +31,10 @@ class Analysis:
     order: list[str]
     deps: dict[str, StepDeps]
     problems: list[Problem]
+    broken: set[str] = field(default_factory=set)  # template strings already reported: render them as is
 
 
-def locate(doc: Document, step: StepSpec, sub: Path) -> tuple[Path, Location]:
+def locate(doc: Document, step: StepSpec, sub: Path, *, key: bool = False) -> tuple[Path, Location]:
     """Where a field of a step was written: on the step itself, else in defaults of its kind.
 
     Returns the step path (always ``steps.<id>...``, what messages print) and
@@ -45,8 +46,9 @@ def locate(doc: Document, step: StepSpec, sub: Path) -> tuple[Path, Location]:
     dflt = ("defaults", step.kind.name)
     b = next((n for n in range(len(sub), 0, -1) if dflt + sub[:n] in doc.values), 0)
     if b > a:
-        return shown, doc.loc(dflt + sub[:b])
-    return shown, doc.loc(step.path + sub[:a])
+        return shown, doc.loc(dflt + sub[:b], key=key and b == len(sub))
+    # a field missing from the step is reported at the step's id
+    return shown, doc.loc(step.path + sub[:a], key=a == 0 or (key and a == len(sub)))
 
 
 def template_location(doc: Document, loc: Location, path: Path, line: int) -> Location:
@@ -68,6 +70,7 @@ def analyse(doc: Document, spec: Spec, templates: Templates) -> Analysis:
     known_names |= set(templates.env.globals)
     ids = list(spec.steps)
     deps: dict[str, StepDeps] = {}
+    broken: set[str] = set()
 
     def err(step: StepSpec, sub: Path, message: str, line: int = 1) -> None:
         shown, loc = locate(doc, step, sub)
@@ -114,7 +117,7 @@ def analyse(doc: Document, spec: Spec, templates: Templates) -> Analysis:
                     use(item, sub, data=True)
                     target = spec.steps.get(item)
                     if target is not None and target.kind.output not in lf.accepts:
-                        err(step, sub, f"{lf.name} must name a step whose output is a {' or '.join(lf.accepts)}; {item!r} is a {target.kind.name} step ({target.kind.output})")
+                        err(step, sub, f"{lf.name} must name a step whose output is a {' or '.join(lf.accepts)}; {item!r} is {article(target.kind.name)} step ({target.kind.output})")
                         d.bad = True
         for sub, value in _strings(roots):
             if not is_template(value):
@@ -123,11 +126,11 @@ def analyse(doc: Document, spec: Spec, templates: Templates) -> Analysis:
                 names, refs = templates.analyse(value)
             except TemplateProblem as exc:
                 err(step, sub, exc.message, exc.line)
-                d.bad = True
+                broken.add(value)
                 continue
             for name in sorted(names - known_names):
                 err(step, sub, f"undefined variable {name!r}{did_you_mean(name, sorted(known_names - {'steps', 'variant', 'pipeline'}))}")
-                d.bad = True
+                broken.add(value)
             for ref in refs:
                 if ref.step is None:
                     err(step, sub, "step references must name the step: steps.<id>.url", ref.line)
@@ -144,7 +147,11 @@ def analyse(doc: Document, spec: Spec, templates: Templates) -> Analysis:
     for cyc in cycles:
         first = spec.steps[cyc[0]]
         problems.append(Problem(doc.loc(first.path, key=True), dotted(first.path), "dependency cycle: " + " -> ".join(cyc)))
-    return Analysis(order, deps, problems)
+    return Analysis(order, deps, problems, broken)
+
+
+def article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _written_path(doc: Document, step: StepSpec, sub: Path) -> Path | None:

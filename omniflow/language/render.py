@@ -18,7 +18,7 @@ from typing import Any
 
 from omniflow import catalog, keys
 from omniflow.errors import Location
-from omniflow.language.analysis import Analysis, locate, template_location
+from omniflow.language.analysis import Analysis, article, locate, template_location
 from omniflow.language.kinds import MEDIA_FIELDS, REMOTE_OWN_FIELDS
 from omniflow.language.model import RenderedStep
 from omniflow.language.structure import Spec, StepSpec
@@ -92,8 +92,8 @@ class Renderer:
 
     # -- one step --------------------------------------------------------------
 
-    def _problem(self, step: StepSpec, sub: Path, message: str, found: list[Found], severity: str = "error", line: int = 1) -> None:
-        shown, loc = locate(self.doc, step, sub)
+    def _problem(self, step: StepSpec, sub: Path, message: str, found: list[Found], severity: str = "error", line: int = 1, key: bool = False) -> None:
+        shown, loc = locate(self.doc, step, sub, key=key)
         if line > 1:
             loc = template_location(self.doc, loc, step.path + tuple(sub), line)
         found.append(Found(loc, dotted(shown), message, severity))
@@ -101,7 +101,7 @@ class Renderer:
     def _render(self, value: Any, step: StepSpec, sub: Path, ctx: dict[str, Any], found: list[Found]) -> Any:
         """Render every string in a value; unchanged sub-values are returned as is (no copies)."""
         if isinstance(value, str):
-            if not is_template(value):
+            if not is_template(value) or value in self.analysis.broken:
                 return value
             try:
                 return self.templates.render(value, ctx)
@@ -202,13 +202,13 @@ class Renderer:
             elif known.kind != step.kind.model_kind:
                 near = catalog.suggest_models(model, step.kind.model_kind)
                 hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
-                self._problem(step, ("model",), f"{model!r} is an {known.kind} model, not usable in a {step.kind.name} step{hint}", found)
+                self._problem(step, ("model",), f"{model!r} is {article(known.kind)} model, not usable in {article(step.kind.name)} step{hint}", found)
             else:
                 self._validate(step, model, body, found)
         if extra:
             for k in extra:
                 if k in body:
-                    self._problem(step, ("extra", k), f"extra.{k} repeats the request field {k}; set it in one place", found)
+                    self._problem(step, ("extra", k), f"extra.{k} repeats the request field {k}; set it in one place", found, key=True)
             body.update(extra)
         return body, model, seconds
 
@@ -264,7 +264,7 @@ class Renderer:
             elif v.rule in ("seconds_allowed", "model_family") or v.rule.endswith("_allowed"):
                 message += f" for {model}"
             severity = "error" if v.severity == "error" or self.strict else "warning"
-            self._problem(step, v.path, message, found, severity)
+            self._problem(step, v.path, message, found, severity, key=v.rule == "unknown_field")
 
 
 def _normalised(body: dict[str, Any]) -> Any:

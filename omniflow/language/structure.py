@@ -215,7 +215,7 @@ class Checker:
                     ok = False
             for lf in kind.fields.values():
                 if lf.required and lf.name not in merged:
-                    self.error(path, f"a {kind.name} step needs {lf.name}")
+                    self.error(path, f"a {kind.name} step needs {lf.name}", key=True)
                     ok = False
         needs = merged.get("needs", [])
         if isinstance(needs, str):

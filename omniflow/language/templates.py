@@ -59,9 +59,10 @@ class Templates:
 
         try:
             ast = self.env.parse(source)
+            # runs the code generator too, which is where unknown filters and tests are caught
+            names = frozenset(meta.find_undeclared_variables(ast))
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno or 1) from None
-        names = frozenset(meta.find_undeclared_variables(ast))
         refs: list[StepRef] = []
         seen: set[int] = set()
         for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
