@@ -211,5 +211,11 @@ def test_the_served_emulator_dropping_a_create_gives_an_unknown_create(serve, fa
     origin = serve(app)
     with pytest.raises(UnknownCreateError):
         call(make_client(origin, fake_key, Sleeps()), "create", "video", BODY)
+    # the server thread counts the route after the connection is gone: let it finish
+    import time
+
+    deadline = time.monotonic() + 5
+    while "POST /v1/videos" not in app.state.emulator.stats()["routes"] and time.monotonic() < deadline:
+        time.sleep(0.01)
     stats = app.state.emulator.stats()
     assert stats["routes"]["POST /v1/videos"] == 1 and stats["creates_total"] == 1
