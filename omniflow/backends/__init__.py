@@ -56,15 +56,27 @@ def make_backend(
 
     from omniflow.backends.omnirouters import OmniRoutersClient
 
+    if kind == "emulator" and env.get("OMNIFLOW_EMULATOR_URL", "").strip():
+        # A served emulator (`omniflow emulator serve`): same keys as in-process,
+        # but tasks live in that server, so they survive this process.
+        client_options.setdefault("poll_interval", EMULATOR_POLL_INTERVAL)
+        key = env.get("OMNIFLOW_EMULATOR_KEY", "").strip() or EMULATOR_KEY
+        return OmniRoutersClient(
+            env["OMNIFLOW_EMULATOR_URL"].strip(), key, kind="emulator", publisher=publisher, **client_options
+        )
     if kind == "emulator":
         from omniflow.emulator import create_app
 
         transport = httpx.ASGITransport(app=create_app(emulator_config))
         client_options.setdefault("poll_interval", EMULATOR_POLL_INTERVAL)
         client_options.setdefault("backoff", (0.05, 1.0))
-        return OmniRoutersClient(
+        client = OmniRoutersClient(
             EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=transport, publisher=publisher, **client_options
         )
+        # Its tasks live in this process only: a later run cannot resume them
+        # (and need not: nothing was paid), so the executor resubmits instead.
+        client.forgets_tasks = True  # type: ignore[attr-defined]
+        return client
     if kind == "omnirouters":
         key = env.get("OMNIROUTERS_API_KEY", "").strip()
         if not key:

@@ -48,6 +48,10 @@ SKIPPED = "skipped"  # not started: the run stopped (failure or Ctrl-C)
 INTERRUPTED = "interrupted"  # submitted, still running remotely when Ctrl-C came
 
 
+class TaskLost(Exception):
+    """The server answers task_not_exist for a task we hold an id of."""
+
+
 @dataclass
 class Outcome:
     state: str
@@ -276,7 +280,20 @@ class Executor:
                 row_id, task_id, body = resumed.id, resumed.task_id, dict(resumed.request)
                 submitted_at = self.clock()
                 self._set(key, "queued", "resumed", task_id)
-            else:
+                try:
+                    state = await self._wait(key, row_id, step.kind, task_id)
+                except TaskLost:
+                    self.journal.finish(row_id, "lost", "the server does not know this task")
+                    if not self._forgetful():
+                        self._fail(key, f"the server no longer knows task {task_id} (another key or account?)", task_id)
+                        return
+                    # The in-process emulator forgets its tasks when its process ends;
+                    # nothing was paid, so the step is simply submitted again.
+                    resumed = None
+                else:
+                    await self._finish_remote(unit, row_id, task_id, state, body, submitted_at)
+                    return
+            if resumed is None:
                 if self.stopping:
                     self._set(key, SKIPPED, "not started: the run is stopping")
                     return
@@ -294,22 +311,35 @@ class Executor:
                 if task_id is None:
                     return
                 self._set(key, "queued", "", task_id)
-            state = await self._wait(key, row_id, step.kind, task_id)
-            if state is None:
-                return
-            if state.status == "failed":
-                self.journal.finish(row_id, "failed", state.error)
-                self._fail(key, f"task failed: {state.error or 'no reason given'}", task_id)
-                return
-            entry = await self._download(unit, task_id, state, body, submitted_at)
-            self.journal.finish(row_id, "downloaded")
-            self._set_lock(entry, unit.places)
-            out = self.outcomes[key]
-            out.generated_seconds = step.seconds or 0.0
-            self._set(key, COMPLETED, "", task_id)
+                try:
+                    state = await self._wait(key, row_id, step.kind, task_id)
+                except TaskLost:
+                    self.journal.finish(row_id, "lost", "the server does not know this task")
+                    self._fail(key, f"the server lost task {task_id} right after creating it", task_id)
+                    return
+                await self._finish_remote(unit, row_id, task_id, state, body, submitted_at)
         finally:
             for s in sems:
                 s.release()
+
+    def _forgetful(self) -> bool:
+        """True for the in-process emulator, whose tasks die with the process that made them."""
+        return bool(getattr(self.backend, "forgets_tasks", False))
+
+    async def _finish_remote(self, unit: Unit, row_id: int, task_id: str, state: Any, body: Mapping[str, Any],
+                             submitted_at: float) -> None:
+        key, step = unit.key, unit.step
+        if state is None:
+            return
+        if state.status == "failed":
+            self.journal.finish(row_id, "failed", state.error)
+            self._fail(key, f"task failed: {state.error or 'no reason given'}", task_id)
+            return
+        entry = await self._download(unit, task_id, state, body, submitted_at)
+        self.journal.finish(row_id, "downloaded")
+        self._set_lock(entry, unit.places)
+        self.outcomes[key].generated_seconds = step.seconds or 0.0
+        self._set(key, COMPLETED, "", task_id)
 
     async def _create(self, key: str, row_id: int, kind: str, body: Mapping[str, Any]) -> str | None:
         """Send the create; retry only on answers that prove no task was made."""
@@ -347,7 +377,9 @@ class Executor:
             try:
                 state = await self.backend.get(kind, task_id)
             except BackendError as exc:
-                if not exc.retryable and exc.code != "task_not_exist":
+                if exc.code == "task_not_exist" and not exc.retryable:
+                    raise TaskLost(task_id) from None
+                if not exc.retryable:
                     self.journal.update(row_id, "running", error=str(exc))
                     self._fail(key, f"cannot query task: {exc}", task_id)
                     return None
@@ -452,7 +484,7 @@ class Executor:
                 raise OmniflowError(f"{step.id}: upstream output {up[:12]} is not in the cache")
             inputs.append(self.cache.object_path(entry.outputs[0].sha256))
         self.reporter.update(key, "running")
-        dest = self.cache.temp_dir() / f"{key}{op.ext}"
+        dest = self.cache.temp_dir() / f"{key}.{op.ext}"
         started = self.clock()
         try:
             await asyncio.to_thread(op, dict(step.request), inputs, dest)
