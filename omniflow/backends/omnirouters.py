@@ -152,6 +152,21 @@ class OmniRoutersClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def find_tasks(self, body_digest: str) -> list[str] | None:
+        """Ids of the tasks this key made from a body (by canonical-JSON sha256).
+
+        Only the emulator can answer (``GET /_emulator/tasks``); the real API
+        has no such lookup, so this returns None there and a create whose
+        answer was lost stays *unknown*.
+        """
+        if not self._emulator:
+            await self._identify()
+        if not self._emulator:
+            return None
+        doc = await self._get_json(f"/_emulator/tasks?body_sha256={body_digest}")
+        tasks = doc.get("tasks")
+        return [str(t) for t in tasks] if isinstance(tasks, list) else None
+
     async def __aenter__(self) -> OmniRoutersClient:
         return self
 

@@ -132,6 +132,7 @@ def run_pipeline(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     emulator_config: Any = None,
+    shard_targets: Mapping[str, set[str]] | None = None,
 ) -> RunResult:
     """Run ``pipeline`` (or the ``targets``) and return what happened to every step."""
     from omniflow.store import Cache, Journal, project_lock, state_dir
@@ -140,71 +141,126 @@ def run_pipeline(
     config = config or load_config(root)
     reporter = reporter or make_reporter()
     state = state_dir(root)
+    chosen = resolve_targets(pipeline, targets)
+    if shard_targets is not None:
+        chosen = shard_targets if chosen is None else {
+            v: steps & shard_targets[v] for v, steps in chosen.items() if v in shard_targets}
     with project_lock(root):
         cache = Cache(state)
         journal = Journal(state / "journal.sqlite")
         try:
-            unknown = set() if resubmit_unknown else unknown_keys(journal, cache)
-            plan = make_plan(pipeline, cache, _read_lock(pipeline), config=config, unknown_keys=unknown,
-                             targets=resolve_targets(pipeline, targets))
-            check_budget(plan, max_cost=max_cost, max_seconds=max_seconds)
-            if not plan.unique_steps(TO_RUN) and not journal.pending():
-                reporter.note("nothing to run: every step is cached")
-            return asyncio.run(_run(plan, backend, cache, journal, reporter, root, config, jobs, keep_going,
-                                    resubmit_unknown, poll, clock, sleep, emulator_config))
+            ctx = _Context(pipeline, cache, journal, reporter, root, config, backend, emulator_config)
+            return asyncio.run(ctx.main(
+                targets=chosen, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
+                max_cost=max_cost, max_seconds=max_seconds, poll=poll, clock=clock, sleep=sleep))
         finally:
             journal.close()
+
+
+class _Context:
+    """One run's resources; the backend is made only when something needs it."""
+
+    def __init__(self, pipeline: Pipeline, cache: Any, journal: Any, reporter: Reporter, root: Any, config: Config,
+                 backend: Any, emulator_config: Any):
+        self.pipeline, self.cache, self.journal, self.reporter = pipeline, cache, journal, reporter
+        self.root, self.config, self.emulator_config = root, config, emulator_config
+        self._backend = backend
+        self._own = False
+
+    def backend(self) -> Any:
+        if self._backend is None:
+            from omniflow.backends import make_backend
+
+            self._backend = make_backend(self.pipeline.backend, emulator_config=self.emulator_config)
+            self._own = True
+        return self._backend
+
+    async def reconcile(self) -> None:
+        """Rows left in ``intent`` by a crash: ask the server (where it can answer) what became of them."""
+        intents = [r for r in self.journal.pending() if r.state == "intent"]
+        if not intents:
+            return
+        backend = self.backend()
+        find = getattr(backend, "find_tasks", None)
+        if find is None:
+            return
+        known = {r.task_id for r in self.journal.all() if r.task_id}
+        for row in intents:
+            try:
+                ids = await find(row.body_digest)
+            except OmniflowError:
+                ids = None
+            if ids is None:
+                return  # the server cannot tell: those rows become unknown
+            fresh = [i for i in ids if i not in known]
+            if fresh:
+                self.journal.submitted(row.id, fresh[0])
+                known.add(fresh[0])
+                self.reporter.note(f"found task {fresh[0]} made by an interrupted run; resuming it")
+            else:
+                self.journal.finish(row.id, "abandoned", "the create never reached the server")
+
+    async def main(self, *, targets: Mapping[str, set[str]] | None, jobs: int, keep_going: bool,
+                   resubmit_unknown: bool, max_cost: float | None, max_seconds: float | None,
+                   poll: PollSchedule | None, clock: Callable[[], float],
+                   sleep: Callable[[float], Awaitable[None]] | None) -> RunResult:
+        try:
+            await self.reconcile()
+            unknown = set() if resubmit_unknown else unknown_keys(self.journal, self.cache)
+            plan = make_plan(self.pipeline, self.cache, _read_lock(self.pipeline), config=self.config,
+                             unknown_keys=unknown, targets=targets)
+            check_budget(plan, max_cost=max_cost, max_seconds=max_seconds)
+            to_run = plan.unique_steps(TO_RUN)
+            pending = self.journal.pending()
+            if not to_run and not pending:
+                self.reporter.note("nothing to run: every step is cached")
+            backend = self.backend() if any(ps.step.kind in ("video", "image") for ps in to_run) or pending else None
+            return await self._execute(plan, backend, jobs, keep_going, resubmit_unknown, poll, clock, sleep)
+        finally:
+            if self._own and self._backend is not None:
+                await self._backend.aclose()
+
+    async def _execute(self, plan: Plan, backend: Any, jobs: int, keep_going: bool, resubmit_unknown: bool,
+                       poll: PollSchedule | None, clock: Callable[[], float],
+                       sleep: Callable[[float], Awaitable[None]] | None) -> RunResult:
+        config = self.config
+        executor = Executor(
+            plan, backend=backend, cache=self.cache, journal=self.journal, reporter=self.reporter, root=self.root,
+            jobs=jobs, model_limits=config.limits, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
+            poll=poll, deadline=config.poll_deadline, max_download_bytes=config.max_download_bytes, clock=clock,
+            sleep=sleep or asyncio.sleep,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, executor.interrupt)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            installed = False
+        try:
+            outcomes = await executor.run()
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
+        still = tuple(r.task_id for r in self.journal.pending() if r.task_id)
+        seconds: dict[str, float] = {}
+        cost = 0.0
+        priced = False
+        for key, o in outcomes.items():
+            if o.state == COMPLETED and o.generated_seconds:
+                model = executor.units[key].step.model
+                seconds[model] = seconds.get(model, 0.0) + o.generated_seconds
+                price = config.price(model)
+                if price is not None:
+                    cost += price * o.generated_seconds
+                    priced = True
+        return RunResult(plan, outcomes, executor.stopping == "interrupt", still,
+                         round(cost, 6) if priced else None, seconds)
 
 
 def _read_lock(pipeline: Pipeline) -> Any:
     from omniflow.store import read_lock
 
     return read_lock(pipeline.lock_path)
-
-
-async def _run(plan: Plan, backend: Any, cache: Any, journal: Any, reporter: Reporter, root: Any, config: Config,
-               jobs: int, keep_going: bool, resubmit_unknown: bool, poll: PollSchedule | None,
-               clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]] | None,
-               emulator_config: Any) -> RunResult:
-    own_backend = False
-    remote = any(ps.step.kind in ("video", "image") for ps in plan.unique_steps(TO_RUN))
-    if backend is None and (remote or journal.pending()):
-        from omniflow.backends import make_backend
-
-        backend = make_backend(plan.pipeline.backend, emulator_config=emulator_config)
-        own_backend = True
-    executor = Executor(
-        plan, backend=backend, cache=cache, journal=journal, reporter=reporter, root=root, jobs=jobs,
-        model_limits=config.limits, keep_going=keep_going, resubmit_unknown=resubmit_unknown, poll=poll,
-        deadline=config.poll_deadline, max_download_bytes=config.max_download_bytes, clock=clock,
-        sleep=sleep or asyncio.sleep,
-    )
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGINT, executor.interrupt)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):
-        installed = False
-    try:
-        outcomes = await executor.run()
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
-        if own_backend and backend is not None:
-            await backend.aclose()
-    still = tuple(r.task_id for r in journal.pending() if r.task_id)
-    seconds: dict[str, float] = {}
-    cost = 0.0
-    priced = False
-    for key, o in outcomes.items():
-        if o.state == COMPLETED and o.generated_seconds:
-            model = executor.units[key].step.model
-            seconds[model] = seconds.get(model, 0.0) + o.generated_seconds
-            price = config.price(model)
-            if price is not None:
-                cost += price * o.generated_seconds
-                priced = True
-    return RunResult(plan, outcomes, executor.stopping == "interrupt", still, round(cost, 6) if priced else None, seconds)
 
 
 def summarize(result: RunResult) -> list[str]:

@@ -48,9 +48,12 @@ from omniflow.keys import canonical_json
 from omniflow.store._atomic import describe_oserror, utc_iso
 from omniflow.store.root import state_dir
 
-STATES = ("intent", "submitted", "running", "completed", "failed", "unknown", "downloaded")
+STATES = ("intent", "submitted", "running", "completed", "failed", "unknown", "downloaded", "lost", "abandoned")
 PENDING_STATES = ("intent", "submitted", "running")
-FINAL_STATES = ("completed", "failed", "unknown", "downloaded")
+# lost: the server no longer knows the task (the in-process emulator forgets
+# its tasks with its process); abandoned: the server proved the create never
+# arrived (only the emulator can tell), so the step may be sent again.
+FINAL_STATES = ("completed", "failed", "unknown", "downloaded", "lost", "abandoned")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
