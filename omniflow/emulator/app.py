@@ -380,6 +380,22 @@ async def stats(request: Request) -> Response:
     return _json(200, _state(request).stats())
 
 
+async def find_tasks(request: Request) -> Response:
+    """Tasks this key made from a body (``?body_sha256=`` canonical-JSON digest), oldest first.
+
+    Emulator-only: the real API has no such lookup. omniflow uses it to settle
+    a create that a crashed run sent without recording the answer.
+    """
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
+    from omniflow.keys import body_digest
+
+    digest = request.query_params.get("body_sha256", "")
+    tasks = [t.id for t in _state(request).tasks.values() if t.user == user and body_digest(t.body) == digest]
+    return _json(200, {"tasks": tasks})
+
+
 async def advance(request: Request) -> Response:
     """Move emulator time forward (for served emulators and manual tests)."""
     state = _state(request)
@@ -415,6 +431,7 @@ ROUTES = [
     Route("/_emulator/files/{name}", get_file, methods=["GET", "HEAD"]),
     Route("/_emulator/stats", stats, methods=["GET"]),
     Route("/_emulator/advance", advance, methods=["POST"]),
+    Route("/_emulator/tasks", find_tasks, methods=["GET"]),
 ]
 
 
