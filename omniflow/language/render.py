@@ -261,8 +261,9 @@ class Renderer:
             message = v.message
             if v.rule == "unknown_field" and v.path:
                 message += did_you_mean(str(v.path[-1]), fields)
-            elif v.rule in ("seconds_allowed", "model_family") or v.rule.endswith("_allowed"):
-                message += f" for {model}"
+            elif v.rule in ("seconds_allowed", "aspect_ratio_allowed"):
+                head, sep, tag = message.partition(" [")
+                message = f"{head} for {model}" + (sep + tag if sep else "")
             severity = "error" if v.severity == "error" or self.strict else "warning"
             self._problem(step, v.path, message, found, severity, key=v.rule == "unknown_field")
 

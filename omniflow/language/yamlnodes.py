@@ -9,7 +9,7 @@ when available (about ten times faster); the pure-Python SafeLoader otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -29,8 +29,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):
     """Where a value starts (0-based, as PyYAML counts) and whether it is a block scalar."""
 
     line: int
@@ -48,9 +47,13 @@ class Document:
     keys: dict[Path, Mark] = field(default_factory=dict)
     text: str = ""
 
+    _lines: list[str] | None = None
+
     @property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines
 
     def loc(self, path: Path, *, key: bool = False) -> Location:
         """The Location of the value at ``path`` (or of its key), falling back to the nearest parent."""
@@ -65,10 +68,6 @@ class Document:
 
     def mark(self, path: Path) -> Mark | None:
         return self.values.get(tuple(path))
-
-
-class _TooBig(Exception):
-    pass
 
 
 def parse(text: str, file: str) -> tuple[Document | None, list[Problem]]:
@@ -87,34 +86,53 @@ def parse(text: str, file: str) -> tuple[Document | None, list[Problem]]:
     doc = Document(file, None, text=text)
     if node is None:
         return doc, []
-    problems: list[Problem] = []
-    conv = _Converter(doc, problems)
-    try:
-        doc.data = conv.convert(node, ())
-    except _TooBig:
+    # an alias needs both an anchor (&) and a reference (*): skip the count otherwise
+    if "&" in text and "*" in text and _expanded_size(node) > MAX_NODES:
         loc = Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
         return None, [Problem(loc, "", f"the document expands to more than {MAX_NODES:,} values through aliases; refusing it (alias bomb?)")]
+    problems: list[Problem] = []
+    doc.data = _Converter(doc, problems).convert(node, ())
     return doc, problems
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once every alias is expanded, counted without expanding.
+
+    Aliases make the composed graph a DAG with shared nodes; sizes are
+    memoised per node, so this is linear in the number of distinct nodes.
+    """
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            size[id(node)] = 1
+            continue
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
+        if done:
+            size[id(node)] = min(1 + sum(size.get(id(c), 1) for c in children), MAX_NODES + 1)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(root)]
 
 
 class _Converter:
     def __init__(self, doc: Document, problems: list[Problem]):
         self.doc = doc
         self.problems = problems
-        self.count = 0
 
     def _mark(self, node: yaml.Node) -> Mark:
         m = node.start_mark
-        return Mark(m.line, m.column, getattr(node, "style", None) in ("|", ">"))
+        return Mark(m.line, m.column, node.__dict__.get("style") in ("|", ">"))
 
     def _problem(self, node: yaml.Node, path: Path, message: str) -> None:
         m = node.start_mark
         self.problems.append(Problem(Location(self.doc.file, m.line + 1, m.column + 1), _dotted(path), message))
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise _TooBig
         self.doc.values[path] = self._mark(node)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)

@@ -105,7 +105,7 @@ CASES = [
 
 # Valid in default mode (warnings only) but errors with --strict.
 STRICT_CASES = [
-    ("strict_aspect_ratio", H + "steps:\n  shot:\n" + VEO + "    aspect_ratio: '4:3'\n", "8:19: steps.shot.aspect_ratio: aspect_ratio must be one of: 16:9, 9:16 [DOCS-old]"),
+    ("strict_aspect_ratio", H + "steps:\n  shot:\n" + VEO + "    aspect_ratio: '4:3'\n", "8:19: steps.shot.aspect_ratio: aspect_ratio must be one of: 16:9, 9:16 for Veo-3.1-720p [DOCS-old]"),
     ("strict_too_many_images", H + "steps:\n  shot:\n" + VEO + "    images: [https://a.example/1.png, https://a.example/2.png, https://a.example/3.png]\n", "8:13: steps.shot.images: at most 2 reference images for this model [DOCS-old]"),
     ("strict_kling_durations", H + "steps:\n  shot:\n    model: Kling-3.0-720p\n    prompt: a\n    seconds: 6\n    metadata:\n      ext_info:\n        AdditionalParameters:\n          multi_shot: true\n          shot_type: customize\n          multi_prompt: [{index: 1, prompt: x, duration: 2}]\n", "13:25: steps.shot.metadata.ext_info.AdditionalParameters.multi_prompt: shot durations add up to 2, but seconds is 6"),
     ("strict_unused_exclude", H + "matrix:\n  seconds: [4, 8]\n  exclude:\n    - {seconds: 6}\nsteps:\n  shot:\n" + VEO, "6:7: matrix.exclude[0]: this exclude entry matches no combination"),
