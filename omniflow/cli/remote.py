@@ -1,0 +1,89 @@
+"""``omniflow push`` and ``omniflow pull``: share the cache through a bucket."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from omniflow.cli._common import echo_err, handles_errors
+
+if TYPE_CHECKING:
+    from omniflow.remote.s3 import RemoteCache
+    from omniflow.remote.select import LockKeys
+    from omniflow.store import Cache
+
+_FILES_HELP = (
+    "Pipeline files whose locks say what to move (default: every pipelines/*.yaml "
+    "under the project root that has a lock beside it)."
+)
+
+
+def _setup(files: tuple[str, ...]) -> tuple[RemoteCache, Cache, LockKeys]:
+    from omniflow.config import load_config
+    from omniflow.remote import require_remote
+    from omniflow.remote.select import lock_keys
+    from omniflow.store import Cache, find_root, state_dir
+
+    start = Path(files[0]) if files else Path.cwd()
+    root = find_root(start)
+    remote = require_remote(load_config(root))
+    selection = lock_keys([Path(f) for f in files], root)
+    for pipeline in selection.without_lock:
+        echo_err(f"{pipeline}: no lock beside it yet (run it first); skipped")
+    return remote, Cache(state_dir(root)), selection
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@handles_errors
+def push(files: tuple[str, ...]) -> None:
+    """Upload the cached outputs the locks reference to the remote ([remote] url).
+
+    Objects are content-addressed and never re-uploaded; an index entry the
+    remote already has is kept (the first push of a step wins).
+    """
+    remote, cache, selection = _setup(files)
+    report = remote.push(cache, selection.keys)
+    click.echo(
+        f"pushed {len(report.entries_uploaded)} step(s), {report.objects_uploaded} object(s) "
+        f"({_size(report.bytes_uploaded)}) to {remote.url}; "
+        f"{len(report.entries_present)} already there"
+    )
+    if report.missing_local:
+        echo_err(f"{len(report.missing_local)} step(s) in the locks are not in the local cache "
+                 "(pull them or run the pipeline): " + ", ".join(k[:12] for k in report.missing_local[:10])
+                 + (" ..." if len(report.missing_local) > 10 else ""))
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@handles_errors
+def pull(files: tuple[str, ...]) -> None:
+    """Download the outputs the locks reference from the remote into the local cache.
+
+    Every object is checked against its sha256 on the way down; a corrupt one
+    is refused (exit 1) and never enters the cache.
+    """
+    remote, cache, selection = _setup(files)
+    report = remote.pull(cache, selection.keys)
+    click.echo(
+        f"pulled {len(report.fetched)} step(s), {report.objects_downloaded} object(s) "
+        f"({_size(report.bytes_downloaded)}) from {remote.url}; "
+        f"{len(report.present)} already local, {len(report.missing_remote)} not on the remote"
+    )
+    for why in report.corrupt.values():
+        echo_err(f"error: {why}")
+    if report.corrupt:
+        sys.exit(1)

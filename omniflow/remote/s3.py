@@ -1,0 +1,386 @@
+"""The shared remote cache on S3-compatible storage (design §6).
+
+Bucket layout under ``s3://bucket/prefix``, mirroring the local cache::
+
+    <prefix>/objects/<sha[:2]>/<sha>        output bytes, named by their sha256, immutable
+    <prefix>/index/<key[:2]>/<key>.json     step key -> Entry (the same JSON as the local index)
+
+Rules that keep a shared bucket consistent without any locking:
+
+- an object is uploaded before the index entry that names it, so an entry
+  seen remotely always has its bytes (a crash between leaves only an orphan
+  object, harmless);
+- objects are named by content, so they are never re-uploaded or replaced
+  (HEAD first);
+- an index entry is written only when the key is missing remotely: the first
+  push of a key wins and later ones keep theirs locally (see docs/scaling.md);
+- every download is hashed on the way to a temp file in the cache and
+  compared with its name; a mismatch is refused and never enters the cache.
+
+All calls are blocking boto3 calls fanned out on a bounded thread pool; the
+async run engine can call them through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from omniflow.keys import canonical_json
+from omniflow.remote._s3 import (
+    RemoteCorruptError,
+    RemoteError,
+    S3Location,
+    check_bucket,
+    explain,
+    guarded,
+    is_not_found,
+    make_client,
+    parse_s3_url,
+)
+from omniflow.store.cache import Cache, Entry, is_hex64
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_CHUNK = 1 << 20
+#: up to this many keys, ``has_many`` HEADs each index entry; above, it lists
+#: the index folders the keys fall in (measured in docs/scaling.md).
+HEAD_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class PushReport:
+    """What a push did, key by key."""
+
+    entries_uploaded: tuple[str, ...] = ()
+    entries_present: tuple[str, ...] = ()   # already remote: first push wins
+    missing_local: tuple[str, ...] = ()     # no complete local entry to push
+    objects_uploaded: int = 0
+    objects_present: int = 0
+    bytes_uploaded: int = 0
+
+
+@dataclass(frozen=True)
+class PullReport:
+    """What a pull did, key by key; ``corrupt`` maps a key to why it was refused."""
+
+    fetched: tuple[str, ...] = ()
+    present: tuple[str, ...] = ()          # already complete in the local cache
+    missing_remote: tuple[str, ...] = ()
+    corrupt: dict[str, str] = field(default_factory=dict)
+    objects_downloaded: int = 0
+    bytes_downloaded: int = 0
+
+
+@dataclass(frozen=True)
+class _KeyPush:
+    state: str  # uploaded | present | missing
+    objects_uploaded: int = 0
+    objects_present: int = 0
+    bytes_uploaded: int = 0
+
+
+@dataclass(frozen=True)
+class _KeyPull:
+    state: str  # fetched | present | missing | corrupt
+    reason: str = ""
+    objects: int = 0
+    bytes: int = 0
+
+
+class RemoteCache:
+    """A cache shared through a bucket: ``push`` / ``pull`` / ``has_many`` / ``fetch``.
+
+    ``url`` is ``s3://bucket/prefix``; ``endpoint_url`` points at an
+    S3-compatible store (MinIO, R2, a local moto server). Credentials come
+    from the standard AWS environment and files.
+    """
+
+    def __init__(self, url: str, endpoint_url: str | None = None, *, workers: int = 16,
+                 max_attempts: int = 3, head_limit: int = HEAD_LIMIT):
+        self.location = parse_s3_url(url)
+        self.url = str(self.location)
+        self.endpoint_url = endpoint_url or None
+        self.workers = max(1, workers)
+        self.head_limit = head_limit
+        self._max_attempts = max_attempts
+        self._client: Any = None
+        self._bucket_ok = False
+
+    def __repr__(self) -> str:
+        return f"RemoteCache({self.url!r}, endpoint_url={self.endpoint_url!r})"
+
+    # -- plumbing ------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, made (and the bucket checked) on first use."""
+        if self._client is None:
+            self._client = make_client(self.endpoint_url, max_attempts=self._max_attempts, pool=self.workers * 2)
+        if not self._bucket_ok:
+            check_bucket(self._client, self.location, self.endpoint_url)
+            self._bucket_ok = True
+        return self._client
+
+    def object_key(self, sha256: str) -> str:
+        return self.location.key("objects", sha256[:2], sha256)
+
+    def index_key(self, key: str) -> str:
+        return self.location.key("index", key[:2], f"{key}.json")
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        return guarded(fn, self.location, self.endpoint_url)
+
+    def _exists(self, name: str) -> bool:
+        from botocore import exceptions as bx
+
+        try:
+            self.client.head_object(Bucket=self.location.bucket, Key=name)
+            return True
+        except bx.ClientError as exc:
+            if is_not_found(exc):
+                return False
+            raise explain(exc, self.location, self.endpoint_url) from None
+        except bx.BotoCoreError as exc:
+            raise explain(exc, self.location, self.endpoint_url) from None
+
+    def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        items = list(items)
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        _ = self.client  # make the client and check the bucket once, before the threads
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
+            return list(pool.map(fn, items))
+
+    # -- queries -------------------------------------------------------------
+
+    def has(self, key: str) -> bool:
+        """True when the remote holds an index entry for ``key`` (hence its objects)."""
+        _check_key(key)
+        return self._exists(self.index_key(key))
+
+    def has_many(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` the remote holds, in a bounded number of requests.
+
+        Few keys: one HEAD each on the thread pool. Many keys: one paginated
+        LIST per index folder (``index/<key[:2]>/``) the keys fall in, at most
+        256 folders, so the cost grows with the remote's size / 1000, not with
+        the number of keys asked.
+        """
+        wanted = sorted(set(keys))
+        for key in wanted:
+            _check_key(key)
+        if not wanted:
+            return set()
+        if len(wanted) <= self.head_limit:
+            found = self._map(self.has, wanted)
+            return {k for k, ok in zip(wanted, found, strict=True) if ok}
+        folders = sorted({k[:2] for k in wanted})
+        listed: set[str] = set()
+        for names in self._map(self._list_index_folder, folders):
+            listed.update(names)
+        return listed & set(wanted)
+
+    def _list_index_folder(self, folder: str) -> set[str]:
+        prefix = self.location.key("index", folder) + "/"
+        paginator = self.client.get_paginator("list_objects_v2")
+        names: set[str] = set()
+
+        def walk() -> None:
+            for page in paginator.paginate(Bucket=self.location.bucket, Prefix=prefix):
+                for item in page.get("Contents", ()):
+                    name = item["Key"][len(prefix) :]
+                    if name.endswith(".json"):
+                        names.add(name[: -len(".json")])
+
+        self._call(walk)
+        return names
+
+    def get_entry(self, key: str) -> Entry | None:
+        """The remote index entry for ``key``, or None; a malformed one is RemoteCorruptError."""
+        from botocore import exceptions as bx
+
+        _check_key(key)
+        try:
+            answer = self.client.get_object(Bucket=self.location.bucket, Key=self.index_key(key))
+            raw = answer["Body"].read()
+        except bx.ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise explain(exc, self.location, self.endpoint_url) from None
+        except bx.BotoCoreError as exc:
+            raise explain(exc, self.location, self.endpoint_url) from None
+        try:
+            entry = Entry.from_json(json.loads(raw.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RemoteCorruptError(f"key {key}: the remote index entry is corrupt ({exc}); refused") from None
+        if entry.key != key:
+            raise RemoteCorruptError(f"key {key}: the remote index entry records key {entry.key}; refused")
+        return entry
+
+    # -- push ----------------------------------------------------------------
+
+    def push(self, cache: Cache, keys: Iterable[str]) -> PushReport:
+        """Upload the entries of ``keys`` and their objects that the remote lacks."""
+        wanted = sorted(set(keys))
+        for key in wanted:
+            _check_key(key)
+        results = self._map(lambda k: self._push_one(cache, k), wanted)
+        by_state: dict[str, list[str]] = {"uploaded": [], "present": [], "missing": []}
+        for key, r in zip(wanted, results, strict=True):
+            by_state[r.state].append(key)
+        return PushReport(
+            entries_uploaded=tuple(by_state["uploaded"]),
+            entries_present=tuple(by_state["present"]),
+            missing_local=tuple(by_state["missing"]),
+            objects_uploaded=sum(r.objects_uploaded for r in results),
+            objects_present=sum(r.objects_present for r in results),
+            bytes_uploaded=sum(r.bytes_uploaded for r in results),
+        )
+
+    def _push_one(self, cache: Cache, key: str) -> _KeyPush:
+        entry = cache.get_entry(key)
+        if entry is None or not all(cache.has_object(o.sha256) for o in entry.outputs):
+            return _KeyPush("missing")
+        uploaded = present = size = 0
+        # Objects first: an index entry visible remotely must always have its bytes.
+        for out in entry.outputs:
+            name = self.object_key(out.sha256)
+            if self._exists(name):
+                present += 1
+                continue
+            path = cache.object_path(out.sha256)
+            self._call(lambda p=path, n=name, t=out.media_type: self.client.upload_file(
+                str(p), self.location.bucket, n, ExtraArgs={"ContentType": t}))
+            uploaded += 1
+            size += out.bytes
+        index = self.index_key(key)
+        if self._exists(index):
+            return _KeyPush("present", uploaded, present, size)
+        body = canonical_json(entry.to_json()) + b"\n"
+        self._call(lambda: self.client.put_object(Bucket=self.location.bucket, Key=index, Body=body,
+                                                  ContentType="application/json"))
+        return _KeyPush("uploaded", uploaded, present, size)
+
+    # -- pull ----------------------------------------------------------------
+
+    def pull(self, cache: Cache, keys: Iterable[str]) -> PullReport:
+        """Download the entries of ``keys`` (and their objects) the local cache lacks.
+
+        A corrupt remote object or entry is reported in ``corrupt`` and never
+        enters the cache; the other keys are still pulled.
+        """
+        wanted = sorted(set(keys))
+        for key in wanted:
+            _check_key(key)
+        results = self._map(lambda k: self._pull_one(cache, k), wanted)
+        by_state: dict[str, list[str]] = {"fetched": [], "present": [], "missing": [], "corrupt": []}
+        corrupt: dict[str, str] = {}
+        for key, r in zip(wanted, results, strict=True):
+            by_state[r.state].append(key)
+            if r.state == "corrupt":
+                corrupt[key] = r.reason
+        return PullReport(
+            fetched=tuple(by_state["fetched"]),
+            present=tuple(by_state["present"]),
+            missing_remote=tuple(by_state["missing"]),
+            corrupt=corrupt,
+            objects_downloaded=sum(r.objects for r in results),
+            bytes_downloaded=sum(r.bytes for r in results),
+        )
+
+    def _pull_one(self, cache: Cache, key: str) -> _KeyPull:
+        local = cache.get_entry(key)
+        if local is not None and all(cache.has_object(o.sha256) for o in local.outputs):
+            return _KeyPull("present")
+        try:
+            entry = self.get_entry(key)
+            if entry is None:
+                return _KeyPull("missing")
+            count, size = self._download_objects(cache, entry)
+        except RemoteCorruptError as exc:
+            return _KeyPull("corrupt", str(exc))
+        cache.put_entry(entry)  # last: the local entry appears only with all its objects
+        return _KeyPull("fetched", objects=count, bytes=size)
+
+    def fetch(self, key: str, cache: Cache) -> Entry | None:
+        """Pull one key with its objects into ``cache``; None when the remote lacks it.
+
+        For the run engine: call it before creating a task. Raises
+        RemoteCorruptError (nothing enters the cache) when the remote copy is bad.
+        """
+        _check_key(key)
+        local = cache.get_entry(key)
+        if local is not None and all(cache.has_object(o.sha256) for o in local.outputs):
+            return local
+        entry = self.get_entry(key)
+        if entry is None:
+            return None
+        self._download_objects(cache, entry)
+        cache.put_entry(entry)
+        return entry
+
+    def _download_objects(self, cache: Cache, entry: Entry) -> tuple[int, int]:
+        count = size = 0
+        for out in entry.outputs:
+            if cache.has_object(out.sha256):
+                continue
+            self._download_object(cache, entry.key, out.sha256, out.bytes, out.media_type,
+                                  duration=out.duration, width=out.width, height=out.height)
+            count += 1
+            size += out.bytes
+        return count, size
+
+    def _download_object(self, cache: Cache, key: str, sha: str, expected_size: int, media_type: str,
+                         **media: Any) -> None:
+        from botocore import exceptions as bx
+
+        tmp = cache.temp_path(".part")
+        digest = hashlib.sha256()
+        got = 0
+        try:
+            try:
+                answer = self.client.get_object(Bucket=self.location.bucket, Key=self.object_key(sha))
+                with open(tmp, "wb") as f:
+                    for chunk in answer["Body"].iter_chunks(_CHUNK):
+                        got += len(chunk)
+                        if got > expected_size:
+                            break  # refuse early: no unbounded download for a bad object
+                        digest.update(chunk)
+                        f.write(chunk)
+            except bx.ClientError as exc:
+                if is_not_found(exc):
+                    raise RemoteCorruptError(
+                        f"key {key}: the remote index names object {sha} but the remote has no such object; refused"
+                    ) from None
+                raise explain(exc, self.location, self.endpoint_url) from None
+            except bx.BotoCoreError as exc:
+                raise explain(exc, self.location, self.endpoint_url) from None
+            actual = digest.hexdigest()
+            if got != expected_size or actual != sha:
+                raise RemoteCorruptError(
+                    f"key {key}: remote object {sha} is corrupt (got {got} bytes with sha256 {actual[:12]}..., "
+                    f"expected {expected_size} bytes); refused, not cached"
+                )
+            info = cache.put_file(tmp, media_type, **media)
+            if info.sha256 != sha:  # pragma: no cover - the bytes were hashed on the way
+                raise RemoteCorruptError(f"key {key}: object {sha} changed while being stored; refused")
+        finally:
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _check_key(key: str) -> None:
+    # keys become object names: refuse anything that is not a key before touching the bucket
+    if not is_hex64(key):
+        raise RemoteError(f"not a step key: {key!r} (expected 64 lowercase hex characters)")
+
+
+__all__ = ["HEAD_LIMIT", "PullReport", "PushReport", "RemoteCache", "RemoteCorruptError", "RemoteError",
+           "S3Location"]
