@@ -1,0 +1,33 @@
+"""The review page and contact sheets (``omniflow report``).
+
+- :func:`build_report` writes a static, self-contained folder: ``index.html``
+  (variants x steps: clips, prompts, models, keys, task ids, status, cost),
+  ``media/`` (outputs under their content hash, poster frames) and
+  ``contact-sheets/`` (first/middle/last frame of every shot, per variant and
+  for the whole sweep).
+- :func:`collect` gives the values the page is drawn from, without writing.
+- :func:`contact_sheet` draws a sheet for any list of videos.
+
+Heavy libraries (jinja2, PyAV, Pillow) are imported only when a build runs.
+"""
+
+from omniflow.report.build import ReportResult, build_report, gather, render_html
+from omniflow.report.contact import Sheet, Shot, Tile, contact_sheet, report_sheets
+from omniflow.report.model import Cell, ReportData, Row, Summary, collect
+
+__all__ = [
+    "Cell",
+    "ReportData",
+    "ReportResult",
+    "Row",
+    "Sheet",
+    "Shot",
+    "Summary",
+    "Tile",
+    "build_report",
+    "collect",
+    "contact_sheet",
+    "gather",
+    "render_html",
+    "report_sheets",
+]
