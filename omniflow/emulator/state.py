@@ -162,8 +162,9 @@ class EmulatorState:
     ) -> Task:
         attempt = self.create_bodies[digest]
         fate = hashlib.sha256(f"{self.config.seed}|{digest}|{attempt}".encode()).hexdigest()[:16]
-        outcome_fault = pick(draw(self.config.seed, fate, "outcome"), self.config.faults.group(TASK_FAULTS))
-        outcome = "success" if instant else {"task_fail": "fail", "task_timeout": "timeout"}.get(outcome_fault or "", "success")
+        # A synchronous image is done when made: no task fault applies to it.
+        outcome_fault = None if instant else pick(draw(self.config.seed, fate, "outcome"), self.config.faults.group(TASK_FAULTS))
+        outcome = {"task_fail": "fail", "task_timeout": "timeout"}.get(outcome_fault or "", "success")
         if outcome_fault:
             self.faults[outcome_fault] += 1
         reason = FAIL_REASONS[int(draw(self.config.seed, fate, "reason") * len(FAIL_REASONS))]
