@@ -30,6 +30,7 @@ def _setup(files: tuple[str, ...]) -> tuple[RemoteCache, Cache, LockKeys]:
     start = Path(files[0]) if files else Path.cwd()
     root = find_root(start)
     remote = require_remote(load_config(root))
+    remote.check()  # a wrong bucket or missing credentials fail now, even with nothing to move
     selection = lock_keys([Path(f) for f in files], root)
     for pipeline in selection.without_lock:
         echo_err(f"{pipeline}: no lock beside it yet (run it first); skipped")

@@ -128,6 +128,10 @@ class RemoteCache:
             self._bucket_ok = True
         return self._client
 
+    def check(self) -> None:
+        """Make the client and check the bucket now: a clear RemoteError if it cannot be used."""
+        _ = self.client
+
     def object_key(self, sha256: str) -> str:
         return self.location.key("objects", sha256[:2], sha256)
 
