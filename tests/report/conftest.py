@@ -1,0 +1,119 @@
+"""Projects run on the in-process emulator with a fake clock, for the report tests.
+
+Same pattern as tests/run (one emulator app per harness, kept across runs
+like a real server; runs take milliseconds because the clock is fake).
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from omniflow.backends import EMULATOR_BASE_URL, EMULATOR_KEY
+from omniflow.backends.omnirouters import OmniRoutersClient
+from omniflow.emulator import EmulatorConfig, FakeClock, FaultRates, create_app
+from omniflow.language import load
+from omniflow.run import RunResult, run_pipeline
+from omniflow.run.reporter import PlainReporter
+
+# 3 models x 2 lengths; the keyframe is the same in every variant (one key, made once)
+REVIEW = """
+omniflow: 1
+name: review
+description: Three models at two lengths
+vars:
+  hero: a paper boat
+matrix:
+  model: [Vidu-q3-turbo-720p, Kling-3.0-720p, Veo-3.1-fast-720p]
+  seconds: [4, 8]
+defaults:
+  video: {model: "{{ model }}", seconds: "{{ seconds }}", aspect_ratio: "16:9", input_region: Oversea}
+steps:
+  keyframe:
+    kind: image
+    model: Nano-Banana2
+    prompt: "{{ hero }} in a gutter after the rain"
+  shot:
+    prompt: "{{ hero }} drifts down the stream"
+    images: ["{{ steps.keyframe.url }}"]
+  still: {kind: frame, from: shot, at: last}
+"""
+
+BONUS = """
+  bonus:
+    prompt: "{{ hero }} sinks, a second look"
+"""
+
+
+def big_sweep(a: int = 10, b: int = 6) -> str:
+    """``a`` x ``b`` variants of one 1-second shot."""
+    return textwrap.dedent(f"""
+        omniflow: 1
+        name: big
+        matrix:
+          a: {list(range(a))}
+          b: {list(range(b))}
+        steps:
+          shot:
+            model: Vidu-q3-turbo-720p
+            seconds: 1
+            prompt: "boat {{{{ a }}}} in puddle {{{{ b }}}}"
+        """)
+
+
+class Harness:
+    """One emulator (state kept across runs) and a project folder."""
+
+    def __init__(self, root: Path, **config: Any):
+        self.root = root
+        (root / ".omniflow").mkdir(exist_ok=True)
+        self.clock = FakeClock()
+        faults = config.pop("faults", None)
+        self.app = create_app(EmulatorConfig(clock=self.clock, sleep=self.clock.sleep, seed=config.pop("seed", 7),
+                                             faults=faults or FaultRates(), **config))
+        self.log = io.StringIO()
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / "pipelines" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def backend(self) -> OmniRoutersClient:
+        return OmniRoutersClient(
+            EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=httpx.ASGITransport(app=self.app),
+            poll_interval=(2.0, 15.0), backoff=(0.5, 5.0), sleep=self.clock.sleep, clock=self.clock,
+        )
+
+    def load(self, path: Path, **sets: str) -> Any:
+        return load(path, set=sets or None, backend="emulator")
+
+    def run(self, path: Path, **kw: Any) -> RunResult:
+        return run_pipeline(self.load(path), backend=self.backend(), clock=self.clock, sleep=self.clock.sleep,
+                            reporter=PlainReporter(self.log), **kw)
+
+
+def review_project(root: Path) -> tuple[Harness, Path]:
+    """The 3x2 sweep, run; then a ``bonus`` step added and run on an emulator whose tasks all fail.
+
+    Leaves every status a reviewer meets: done, shared (keyframe), failed
+    (bonus of the first variant, with the emulator's reason) and to-run (the
+    other bonuses: no new task is sent after a failure without --keep-going).
+    """
+    h = Harness(root)
+    path = h.write("review.yaml", REVIEW)
+    assert h.run(path).exit_code == 0
+    path.write_text(REVIEW + BONUS, encoding="utf-8")
+    failing = Harness(root, faults=FaultRates(task_fail=1.0))
+    assert failing.run(path, jobs=1).exit_code == 1
+    return h, path
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
