@@ -53,3 +53,15 @@ class Pipeline:
     warnings: tuple[Problem, ...]
     lock_path: Path  # <dir>/<stem>.lock
     root: Path  # project root: folder holding the nearest .omniflow, else cwd
+
+    def plan(self, **kwargs: Any) -> Any:
+        """Plan against the project's cache, lock and journal (no network); see omniflow.plan."""
+        from omniflow.plan import plan_pipeline
+
+        return plan_pipeline(self, **kwargs)
+
+    def run(self, **kwargs: Any) -> Any:
+        """Run the pipeline (backend=, jobs=, targets=, keep_going=, ...); see omniflow.run."""
+        from omniflow.run import run_pipeline
+
+        return run_pipeline(self, **kwargs)
