@@ -65,6 +65,9 @@ def make_client(endpoint_url: str | None, *, max_attempts: int = 3, pool: int = 
         "max_pool_connections": pool,
         "connect_timeout": 5,
         "read_timeout": 60,
+        # SigV4 everywhere: required by most regions, and presigned URLs then
+        # carry X-Amz-Expires (at most 7 days) instead of legacy SigV2 epochs.
+        "signature_version": "s3v4",
     }
     if endpoint_url:
         # S3-compatible stores (MinIO, moto, R2...) at an address: never invent

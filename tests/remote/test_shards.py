@@ -1,0 +1,107 @@
+"""Sharded sweeps: a stable split of variants; shards sharing a remote create every distinct step once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from omniflow.config import load_config
+from omniflow.errors import UsageError
+from omniflow.plan import plan_pipeline
+from omniflow.remote import parse_shard, prefetch, remote_for, select_shard, shard_of, shard_targets
+from omniflow.remote.select import pipeline_keys
+from tests.remote.conftest import SWEEP, Emulator, Project
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1/2", (1, 2)), ("2/2", (2, 2)), (" 3 / 10 ", (3, 10)),
+                                                ("1/1", (1, 1))])
+def test_parse_shard_reads_one_based_i_of_n(text: str, expected: tuple[int, int]) -> None:
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1/0", "2", "a/b", "-1/2", "1/2/3", ""])
+def test_parse_shard_refuses_anything_else_clearly(text: str) -> None:
+    with pytest.raises(UsageError, match="--shard"):
+        parse_shard(text)
+
+
+def test_shard_of_is_the_sha256_of_the_name_mod_n() -> None:
+    # fixed values: the split must never change between versions or machines
+    assert [shard_of(f"v={i}", 4) for i in range(8)] == [shard_of(f"v={i}", 4) for i in range(8)]
+    import hashlib
+
+    name = "style=film,seconds=2"
+    assert shard_of(name, 7) == int(hashlib.sha256(name.encode()).hexdigest(), 16) % 7
+
+
+@given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=30, unique=True), st.integers(1, 9))
+def test_every_variant_lands_in_exactly_one_shard(names: list[str], n: int) -> None:
+    counts = Counter(shard_of(name, n) for name in names)
+    assert sum(counts.values()) == len(names)
+    assert all(0 <= s < n for s in counts)
+
+
+def test_select_shard_partitions_the_sweep_into_whole_variants(tmp_path: Path) -> None:
+    project = Project(tmp_path / "p")
+    project.write("sweep.yaml", SWEEP)
+    pipeline = project.load("sweep.yaml")
+    assert len(pipeline.variants) == 12
+    for n in (1, 2, 3, 5, 12):
+        parts = [select_shard(pipeline, i, n) for i in range(1, n + 1)]
+        names = [name for part in parts for name in part]
+        assert sorted(names) == sorted(v.name for v in pipeline.variants)
+        assert all(steps == {"keyframe", "shot"} for part in parts for steps in part.values())
+    with pytest.raises(UsageError):
+        select_shard(pipeline, 0, 2)
+
+
+def test_two_shards_sharing_a_remote_create_each_distinct_step_once(tmp_path: Path, remote_config: str) -> None:
+    """Shard 1/2 and 2/2 run in separate copies, one after the other; a third copy plans all cached."""
+    emulator = Emulator()  # one API for the team: its stats count every create
+    origin = Project(tmp_path / "origin", remote_config)
+    origin.write("sweep.yaml", SWEEP)
+    full = origin.load("sweep.yaml")
+    distinct = set(pipeline_keys(full.variants))
+    assert len(distinct) == 3 + 12  # a keyframe per style, a shot per variant
+
+    created = []
+    shard1_keys: list[str] = []
+    for i in (1, 2):
+        machine = origin.copy_to(tmp_path / f"shard{i}")
+        pipeline = machine.load("sweep.yaml")
+        chosen = select_shard(pipeline, i, 2)
+        assert chosen, "each shard of this sweep has variants"
+        remote = remote_for(load_config(machine.root))
+        assert remote is not None
+        # what `run --shard` does first: take from the remote whatever the team already made
+        before = prefetch(remote, pipeline, machine.cache(), chosen)
+        if i == 2:
+            shared = set(pipeline_keys(pipeline.variants, chosen)) & set(shard1_keys)
+            assert set(before.fetched) == shared and shared, "shard 2 reuses shard 1's keyframes"
+        start = emulator.creates()
+        result = machine.run("sweep.yaml", emulator, targets=shard_targets(pipeline, i, 2))
+        assert result.exit_code == 0
+        created.append(emulator.creates() - start)
+        plan = plan_pipeline(machine.load("sweep.yaml"), targets=chosen)
+        assert plan.totals.to_run == 0
+        report = remote.push(machine.cache(), pipeline_keys(pipeline.variants, chosen))
+        assert report.missing_local == ()
+        if i == 1:
+            shard1_keys = pipeline_keys(pipeline.variants, chosen)
+
+    assert sum(created) == len(distinct) == emulator.creates()
+    assert all(n > 0 for n in created)
+    assert set(emulator.stats()["create_bodies"].values()) == {1}
+
+    third = origin.copy_to(tmp_path / "third")
+    report = prefetch(remote_for(load_config(third.root)), third.load("sweep.yaml"), third.cache())  # type: ignore[arg-type]
+    assert set(report.fetched) == distinct and report.absent == () and not report.corrupt
+    plan = plan_pipeline(third.load("sweep.yaml"))
+    assert (plan.totals.to_run, plan.totals.cached) == (0, len(distinct))
+    fresh = Emulator()
+    assert third.run("sweep.yaml", fresh).exit_code == 0
+    assert fresh.creates() == 0
