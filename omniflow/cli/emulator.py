@@ -25,6 +25,8 @@ def emulator() -> None:
 @click.option("--url-ttl", type=float, default=None, help="Output URL lifetime in emulator seconds [default: 86400].")
 @click.option("--full-size", is_flag=True, help="Render at the model's full size instead of a 320 px proxy.")
 @click.option("--public-url", default=None, help="Origin for handed-out URLs (default: the one the client used).")
+@click.option("--proxy-size", type=int, default=None, help="Long side of proxy renders in pixels [default: 320].")
+@click.option("--fps", type=int, default=None, help="Frames per second of rendered videos [default: 4].")
 @handles_errors
 def serve(
     host: str,
@@ -39,6 +41,8 @@ def serve(
     url_ttl: float | None,
     full_size: bool,
     public_url: str | None,
+    proxy_size: int | None,
+    fps: int | None,
 ) -> None:
     """Serve the emulator on HTTP; point any client at the printed URL."""
     from omniflow.emulator.config import EmulatorConfig, parse_faults, parse_keys
@@ -56,6 +60,8 @@ def serve(
             url_ttl=url_ttl,
             full_size=full_size or None,
             public_url=public_url,
+            proxy_long_side=proxy_size,
+            fps=fps,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
