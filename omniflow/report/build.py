@@ -86,7 +86,7 @@ def build_report(pipeline: Any, out: Path, *, sheets: bool = True, page: bool = 
     media = MediaFolder(cache, out)
     for row in data.rows:
         for cell in row.cells:
-            for obj in cell.outputs:
+            for obj in () if cell.is_copy else cell.outputs:  # a shared output is added by its first row
                 media.add(obj)
     links = None
     if sheets:

@@ -195,10 +195,18 @@ def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config:
     summary = Summary(counts, round(spent, 6) if priced else None, plan.totals.cost,
                       dict(sorted(plan.totals.generated_seconds.items())))
     return ReportData(
-        pipeline=pipeline.name, file=str(pipeline.path), description=pipeline.description,
+        pipeline=pipeline.name, file=_project_relative(pipeline), description=pipeline.description,
         backend=pipeline.backend, columns=tuple(pipeline.step_ids), dims=_dims(rows), rows=tuple(rows),
         summary=summary,
     )
+
+
+def _project_relative(pipeline: Any) -> str:
+    """The pipeline's path from the project root: the page must not depend on where the project sits."""
+    try:
+        return str(pipeline.path.resolve().relative_to(pipeline.root.resolve()))
+    except ValueError:
+        return pipeline.path.name
 
 
 def _status(ps: Any, newest: Mapping[str, Any], earlier: Mapping[str, str]) -> tuple[str, list[str]]:
