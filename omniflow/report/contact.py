@@ -129,7 +129,8 @@ def contact_sheet(
             px, py = x + (tw - thumb.width) // 2, y + (th - thumb.height) // 2
             sheet.paste(thumb, (px, py))
             tiles.append(Tile(i, which, (px, py, px + thumb.width, py + thumb.height)))
-            draw.text((x, y + th + 2), which, fill=MUTED, font=small)
+            caption = f"middle ({shot.duration / 2:g} s)" if which == "middle" and shot.duration else which
+            draw.text((x, y + th + 2), caption, fill=MUTED, font=small)
     dest = Path(dest)
     with atomic_path(dest) as tmp:
         sheet.save(tmp, format="PNG")

@@ -116,3 +116,24 @@ def test_open_uses_the_default_browser_and_says_so_when_there_is_none(project, t
     res = _cli(["report", str(path), "-o", "r", "--no-contact-sheets", "--open"], {**base, "PATH": str(empty)}, tmp_path)
     assert res.returncode == 0, res.stderr
     assert "no browser found; open file://" in res.stderr
+
+
+def test_a_lost_create_shows_as_blocked_and_its_descendants_wait(harness) -> None:  # type: ignore[no-untyped-def]
+    from omniflow.emulator import FaultRates
+    from tests.report.conftest import Harness
+
+    path = harness.write("lost.yaml", """
+        omniflow: 1
+        name: lost
+        steps:
+          shot: {model: Vidu-q3-turbo-720p, seconds: 1, prompt: "a boat"}
+          end: {kind: frame, from: shot, at: last}
+        """)
+    dropping = Harness(harness.root, faults=FaultRates(create_drop=1.0))
+    assert dropping.run(path).exit_code == 1
+    data, _ = gather(harness.load(path))
+    shot, end = data.rows[0].cells
+    assert shot.status == "blocked" and "resubmit-unknown" in shot.reasons[0]
+    assert end.status == "blocked"
+    html = build_report(harness.load(path), harness.root / "r", sheets=False).index.read_text()
+    assert html.count('class="placeholder blocked"') == 2
