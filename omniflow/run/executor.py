@@ -30,11 +30,12 @@ from typing import Any
 from omniflow.errors import BackendError, OmniflowError, UnknownCreateError
 from omniflow.keys import UPSTREAM_PREFIX, body_digest
 from omniflow.plan import CACHED, TO_RUN, Plan, upstream_keys
-from omniflow.run.outputs import LockWriter, record
+from omniflow.run.outputs import LockWriter, materialize_all, record
 from omniflow.run.policy import PollSchedule, RetryPolicy
 from omniflow.run.reporter import Reporter
 from omniflow.store.cache import Cache, Entry
 from omniflow.store.journal import Journal
+from omniflow.store.lock import LockStep
 
 REMOTE_KINDS = ("video", "image")
 FILE_PREFIX = UPSTREAM_PREFIX + "file:"
@@ -211,6 +212,19 @@ class Executor:
     def _set_lock(self, entry: Entry, places: list[tuple[str, str]]) -> None:
         record(cache=self.cache, entry=entry, lock=self.lock, root=self.root, pipeline=self.pipeline.name, places=places)
 
+    async def _record(self, entry: Entry, places: list[tuple[str, str]]) -> None:
+        """Cache entry, outputs/ files (worker thread: fsync and copies), then the lock (loop)."""
+        await asyncio.to_thread(self.cache.put_entry, entry)
+        await asyncio.to_thread(materialize_all, self.cache, entry, self.root, self.pipeline.name, places)
+        lock_step = LockStep.from_entry(entry)
+        for variant, step in places:
+            self.lock.set(variant, step, lock_step)
+        self.lock.maybe_flush()
+
+    @staticmethod
+    async def _j(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
     # -- one unit ---------------------------------------------------------------
 
     async def _unit(self, unit: Unit, resumed: Any) -> None:
@@ -283,7 +297,7 @@ class Executor:
                 try:
                     state = await self._wait(key, row_id, step.kind, task_id)
                 except TaskLost:
-                    self.journal.finish(row_id, "lost", "the server does not know this task")
+                    await self._j(self.journal.finish, row_id, "lost", "the server does not know this task")
                     if not self._forgetful():
                         self._fail(key, f"the server no longer knows task {task_id} (another key or account?)", task_id)
                         return
@@ -302,7 +316,7 @@ class Executor:
                     self._set(key, SKIPPED, "not started: the run is stopping")
                     return
                 self.reporter.update(key, "submitting")
-                row_id = self.journal.intent(key, step.kind, body_digest(body), body)
+                row_id = await self._j(self.journal.intent, key, step.kind, body_digest(body), body)
                 submitted_at = self.clock()
                 create = asyncio.ensure_future(self._create(key, row_id, step.kind, body))
                 self._inflight.add(create)
@@ -314,7 +328,7 @@ class Executor:
                 try:
                     state = await self._wait(key, row_id, step.kind, task_id)
                 except TaskLost:
-                    self.journal.finish(row_id, "lost", "the server does not know this task")
+                    await self._j(self.journal.finish, row_id, "lost", "the server does not know this task")
                     self._fail(key, f"the server lost task {task_id} right after creating it", task_id)
                     return
                 await self._finish_remote(unit, row_id, task_id, state, body, submitted_at)
@@ -332,12 +346,12 @@ class Executor:
         if state is None:
             return
         if state.status == "failed":
-            self.journal.finish(row_id, "failed", state.error)
+            await self._j(self.journal.finish, row_id, "failed", state.error)
             self._fail(key, f"task failed: {state.error or 'no reason given'}", task_id)
             return
         entry = await self._download(unit, task_id, state, body, submitted_at)
-        self.journal.finish(row_id, "downloaded")
-        self._set_lock(entry, unit.places)
+        await self._record(entry, unit.places)
+        await self._j(self.journal.finish, row_id, "downloaded")
         self.outcomes[key].generated_seconds = step.seconds or 0.0
         self._set(key, COMPLETED, "", task_id)
 
@@ -348,7 +362,7 @@ class Executor:
             try:
                 task_id = await self.backend.create(kind, body)
             except UnknownCreateError as exc:
-                self.journal.finish(row_id, "unknown", str(exc))
+                await self._j(self.journal.finish, row_id, "unknown", str(exc))
                 self._set(key, UNKNOWN, f"create answer lost ({exc.message}); not re-sent. "
                           "Run again with --resubmit-unknown to send it again")
                 return None
@@ -358,10 +372,10 @@ class Executor:
                     self.reporter.update(key, "submitting", detail=f"retrying: {exc}")
                     await self.sleep(self.retry.backoff(attempt - 1, self.rng, exc.retry_after))
                     continue
-                self.journal.finish(row_id, "failed", str(exc))
+                await self._j(self.journal.finish, row_id, "failed", str(exc))
                 self._fail(key, f"create refused: {exc}")
                 return None
-            self.journal.submitted(row_id, task_id)
+            await self._j(self.journal.submitted, row_id, task_id)
             return task_id
 
     async def _wait(self, key: str, row_id: int, kind: str, task_id: str) -> Any:
@@ -380,7 +394,7 @@ class Executor:
                 if exc.code == "task_not_exist" and not exc.retryable:
                     raise TaskLost(task_id) from None
                 if not exc.retryable:
-                    self.journal.update(row_id, "running", error=str(exc))
+                    await self._j(self.journal.update, row_id, "running", error=str(exc))
                     self._fail(key, f"cannot query task: {exc}", task_id)
                     return None
                 retry_after = exc.retry_after
@@ -390,7 +404,7 @@ class Executor:
                     return state
                 if (state.status, state.progress) != last:
                     last = (state.status, state.progress)
-                    self.journal.update(row_id, "running", progress=state.progress)
+                    await self._j(self.journal.update, row_id, "running", progress=state.progress)
                     self.reporter.update(key, state.status if state.status != "unknown" else "queued", progress=state.progress, task_id=task_id)
             if self.clock() - start > self.deadline:
                 self._fail(key, f"gave up after {self.deadline:.0f} s; the task {task_id} stays in the journal and the next run resumes it", task_id)
@@ -414,7 +428,6 @@ class Executor:
             completed_at=_iso(self.clock()),
             generated_seconds=step.seconds,
         )
-        self.cache.put_entry(entry)
         return entry
 
     def _store(self, path: Path, media_type: str) -> Any:
@@ -498,8 +511,7 @@ class Executor:
             model=None, request=dict(step.request), backend=self.pipeline.backend,
             submitted_at=_iso(started), completed_at=_iso(self.clock()), generated_seconds=None,
         )
-        self.cache.put_entry(entry)
-        self._set_lock(entry, unit.places)
+        await self._record(entry, unit.places)
         self._set(key, COMPLETED)
 
     # -- tasks of steps the pipeline no longer has ------------------------------
@@ -514,10 +526,10 @@ class Executor:
                     state = await self.backend.get(row.kind, row.task_id)
                 except BackendError as exc:
                     if not exc.retryable:
-                        self.journal.finish(row.id, "failed", str(exc))
+                        await self._j(self.journal.finish, row.id, "failed", str(exc))
                         return
             if state.status == "failed":
-                self.journal.finish(row.id, "failed", state.error)
+                await self._j(self.journal.finish, row.id, "failed", state.error)
                 return
             if self.cache.get_entry(row.key) is None:
                 dl = await self.backend.download(row.kind, row.task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
@@ -525,7 +537,7 @@ class Executor:
                 self.cache.put_entry(Entry(key=row.key, kind=row.kind, outputs=(info,), task_id=row.task_id,
                                            model=row.request.get("model"), request=dict(row.request),
                                            backend=self.pipeline.backend, completed_at=_iso(self.clock())))
-            self.journal.finish(row.id, "downloaded")
+            await self._j(self.journal.finish, row.id, "downloaded")
             self.reporter.note(f"collected task {row.task_id} from an earlier run into the cache")
         except asyncio.CancelledError:
             pass

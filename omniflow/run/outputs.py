@@ -68,7 +68,7 @@ class LockWriter:
     was written the moment it finished).
     """
 
-    def __init__(self, path: Path, pipeline: str, *, interval: float = 0.5, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, path: Path, pipeline: str, *, interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
         self.path = path
         self.lock = read_lock(path) or LockFile(pipeline)
         if self.lock.pipeline != pipeline:
@@ -98,6 +98,11 @@ class LockWriter:
             write_lock(self.path, self.lock)
             self._dirty = False
         self._last = self._clock()
+
+
+def materialize_all(cache: Cache, entry: Entry, root: Path, pipeline: str, places: list[tuple[str, str]]) -> None:
+    for variant, step in places:
+        materialize(cache, entry, output_path(root, pipeline, variant, step, ""))
 
 
 def record(

@@ -158,8 +158,12 @@ def dumps_lock(lock: LockFile) -> str:
     """The exact text :func:`write_lock` writes."""
     import yaml
 
-    body = yaml.safe_dump(
+    # libyaml's emitter when present: 10-20x faster than the pure-Python one on
+    # big locks. Both emit the same text for the plain types a lock holds.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    body = yaml.dump(
         lock.to_json(),
+        Dumper=dumper,
         sort_keys=True,
         allow_unicode=True,
         default_flow_style=False,
