@@ -12,7 +12,11 @@ submission is one row, written in this order::
 - ``running`` / progress while polling; ``completed`` when the remote task
   finished (its bytes are not in the cache yet); ``downloaded`` once they are;
 - ``failed`` when the task failed; ``unknown`` when the create was sent but its
-  answer was lost, so a task may or may not exist.
+  answer was lost, so a task may or may not exist;
+- ``lost`` when the server no longer knows a task it once accepted (the
+  in-process emulator forgets its tasks with its process); ``abandoned`` when
+  the server proved an ``intent``'s create never arrived, so the step may be
+  sent again (only the emulator can prove that; the run engine decides).
 
 **The resume rule.** A new run first reads :meth:`Journal.pending`. A row in
 ``submitted``/``running`` has a task id: poll it instead of submitting again.

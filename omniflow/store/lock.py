@@ -7,7 +7,7 @@ width, height), submitted/completed times and generated seconds.
 
 Deterministic: keys sorted at every level (so variants and steps are in name
 order whatever order they were added in), no timestamps but the recorded ones,
-``safe_dump`` with unicode kept, long strings never folded. Written atomically.
+the safe dumper with unicode kept, long strings never folded. Written atomically.
 Never a secret: the API key travels only in a header, and writing refuses any
 text that contains the ``OMNIROUTERS_API_KEY`` of the environment.
 
@@ -16,6 +16,7 @@ A variant named ``""`` (no matrix) is stored as ``default``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -154,16 +155,38 @@ class LockFile:
         }
 
 
+# PyYAML writes NEL / LINE SEPARATOR / PARAGRAPH SEPARATOR raw inside plain or
+# single-quoted scalars and reads them back folded (a prompt holding "\x85" came
+# back changed). Double quotes escape them (\N, \L, \P), so those strings use them.
+_YAML_BREAKS = frozenset("\x85\u2028\u2029")
+
+
+@functools.lru_cache(maxsize=1)
+def _dumper() -> type:
+    import yaml
+
+    # Always the pure-Python emitter, never CSafeDumper: libyaml writes
+    # characters beyond U+FFFF as "\U0001F305" where the Python emitter keeps
+    # them, so the same lock would differ between machines with and without
+    # libyaml. Determinism beats the ~4x speed-up.
+    class LockDumper(yaml.SafeDumper):
+        pass
+
+    def represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+        style = '"' if _YAML_BREAKS.intersection(data) else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+    LockDumper.add_representer(str, represent_str)
+    return LockDumper
+
+
 def dumps_lock(lock: LockFile) -> str:
     """The exact text :func:`write_lock` writes."""
     import yaml
 
-    # libyaml's emitter when present: 10-20x faster than the pure-Python one on
-    # big locks. Both emit the same text for the plain types a lock holds.
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     body = yaml.dump(
         lock.to_json(),
-        Dumper=dumper,
+        Dumper=_dumper(),
         sort_keys=True,
         allow_unicode=True,
         default_flow_style=False,

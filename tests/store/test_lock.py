@@ -49,6 +49,17 @@ def test_lock_round_trip_is_byte_identical(tmp_path: Path) -> None:
     assert "灯台 🌅" in first.decode("utf-8")  # unicode kept, not escaped
 
 
+@pytest.mark.parametrize("prompt", ["\x85", "a\u2028b", "end\u2029", "line\nbreak\x85", "\U0001F305 dusk", "\r\n"])
+def test_prompts_with_unusual_line_breaks_survive_a_round_trip(tmp_path: Path, prompt: str) -> None:
+    # Regression: PyYAML folded a raw NEL (\x85) inside a quoted scalar on reading.
+    path = tmp_path / "x.lock"
+    lock = LockFile("x", {"": {"s": step(request={"prompt": prompt})}})
+    write_lock(path, lock)
+    assert read_lock(path) == lock
+    if "\U0001F305" in prompt:
+        assert "\U0001F305" in path.read_text(encoding="utf-8")  # kept as itself on every machine
+
+
 def test_reading_an_absent_lock_gives_none(tmp_path: Path) -> None:
     assert read_lock(tmp_path / "nope.lock") is None
 
