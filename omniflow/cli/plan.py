@@ -27,13 +27,15 @@ def plan(file: str, as_json: bool, check: bool, diff_rev: str | None, sets: tupl
     pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=not as_json)
     result = plan_pipeline(pipeline)
     if diff_rev is not None:
+        from omniflow.cli._load import parse_sets
         from omniflow.plan_diff import diff_against
 
-        click.echo("\n".join(diff_against(pipeline, diff_rev, result)))
+        click.echo("\n".join(diff_against(pipeline, diff_rev, result, set=parse_sets(sets))))
     elif as_json:
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=False))
     else:
         click.echo("\n".join(render_plan(result)))
+        _remote_note(pipeline, result)
     if check and result.totals.to_run + result.totals.blocked:
         sys.exit(1)
 
@@ -96,3 +98,25 @@ def render_status(p: Any) -> list[str]:
         rows.append((v.name or "default", f"{done}/{len(v.steps)}", str(todo), str(blocked), last or "never"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _remote_note(pipeline: Any, p: Any) -> None:
+    """Say which to-run steps the shared remote already holds (run and pull fetch them)."""
+    from omniflow.config import load_config
+
+    config = load_config(pipeline.root)
+    if not config.remote_url:
+        return
+    from omniflow.errors import OmniflowError
+    from omniflow.remote import remote_for
+
+    keys = [ps.step.key for ps in p.unique_steps("to-run")]
+    if not keys:
+        return
+    try:
+        present = remote_for(config).has_many(keys)  # type: ignore[union-attr]
+    except OmniflowError as exc:
+        click.echo(f"remote: not reachable ({exc})")
+        return
+    click.echo(f"remote: {len(present)} of {len(keys)} to-run steps are available on {config.remote_url} "
+               "(`omniflow pull` or `omniflow run` fetches them)")

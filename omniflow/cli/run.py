@@ -38,10 +38,15 @@ def _poll(value: str | None) -> tuple[float, float] | None:
 @click.option("-n", "--dry-run", is_flag=True, help="Only show the plan.")
 @click.option("--poll", "poll", default=None, metavar="FIRST[,MAX]",
               help="Poll interval in seconds, growing from FIRST to MAX (default: the backend's, 2,15 for the API).")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Run only the I-th of N shares of the variants (stable by variant name), e.g. 1/4.")
+@click.option("--no-remote", is_flag=True, help="Do not fetch from or push to the configured remote cache.")
+@click.option("--no-push", is_flag=True, help="Fetch from the remote but do not push results to it.")
 @pipeline_options
 @handles_errors
 def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_cost: float | None,
         max_seconds: float | None, resubmit_unknown: bool, dry_run: bool, poll: str | None,
+        shard: str | None, no_remote: bool, no_push: bool,
         sets: tuple[str, ...], backend: str | None, strict: bool) -> None:
     """Run FILE, or only TARGETS (`step` or `step@variant`, with their ancestors).
 
@@ -49,12 +54,23 @@ def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_co
     interrupted resumes the tasks it had submitted instead of paying again.
     """
     pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict)
+    shard_targets = None
+    if shard:
+        from omniflow.remote import parse_shard, select_shard
+
+        i, n = parse_shard(shard)
+        shard_targets = select_shard(pipeline, i, n)
+        echo_err(f"shard {i}/{n}: {len(shard_targets)} of {len(pipeline.variants)} variants")
     if dry_run:
         from omniflow.cli.plan import render_plan
         from omniflow.plan import plan_pipeline
         from omniflow.run import resolve_targets
 
-        click.echo("\n".join(render_plan(plan_pipeline(pipeline, targets=resolve_targets(pipeline, targets)))))
+        chosen = resolve_targets(pipeline, targets)
+        if shard_targets is not None:
+            chosen = shard_targets if chosen is None else {
+                v: s & shard_targets[v] for v, s in chosen.items() if v in shard_targets}
+        click.echo("\n".join(render_plan(plan_pipeline(pipeline, targets=chosen))))
         return
     from omniflow.run import run_pipeline, summarize
     from omniflow.run.policy import PollSchedule
@@ -62,7 +78,8 @@ def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_co
     schedule = _poll(poll)
     result = run_pipeline(
         pipeline, targets=targets, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
-        max_cost=max_cost, max_seconds=max_seconds,
+        max_cost=max_cost, max_seconds=max_seconds, shard_targets=shard_targets,
+        remote=not no_remote, push=not (no_push or no_remote),
         poll=PollSchedule(first=schedule[0], maximum=schedule[1]) if schedule else None,
     )
     for line in summarize(result):

@@ -133,6 +133,8 @@ def run_pipeline(
     sleep: Callable[[float], Awaitable[None]] | None = None,
     emulator_config: Any = None,
     shard_targets: Mapping[str, set[str]] | None = None,
+    remote: bool = True,
+    push: bool = True,
 ) -> RunResult:
     """Run ``pipeline`` (or the ``targets``) and return what happened to every step."""
     from omniflow.store import Cache, Journal, project_lock, state_dir
@@ -150,6 +152,7 @@ def run_pipeline(
         journal = Journal(state / "journal.sqlite")
         try:
             ctx = _Context(pipeline, cache, journal, reporter, root, config, backend, emulator_config)
+            ctx.use_remote, ctx.push_results = remote, push
             return asyncio.run(ctx.main(
                 targets=chosen, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
                 max_cost=max_cost, max_seconds=max_seconds, poll=poll, clock=clock, sleep=sleep))
@@ -166,14 +169,59 @@ class _Context:
         self.root, self.config, self.emulator_config = root, config, emulator_config
         self._backend = backend
         self._own = False
+        self.use_remote = True
+        self.push_results = True
 
     def backend(self) -> Any:
         if self._backend is None:
             from omniflow.backends import make_backend
 
-            self._backend = make_backend(self.pipeline.backend, emulator_config=self.emulator_config)
+            publisher = None
+            if self.pipeline.backend != "emulator" and self.config.publish_url:
+                from omniflow.remote import make_publisher
+
+                publisher = make_publisher(self.config)
+            self._backend = make_backend(self.pipeline.backend, emulator_config=self.emulator_config,
+                                         publisher=publisher)
             self._own = True
         return self._backend
+
+    def remote(self) -> Any:
+        if not self.use_remote or not self.config.remote_url:
+            return None
+        from omniflow.remote import remote_for
+
+        return remote_for(self.config)
+
+    async def prefetch(self, targets: Mapping[str, set[str]] | None) -> Any:
+        """Outputs the shared remote already holds are fetched instead of regenerated."""
+        remote = self.remote()
+        if remote is None:
+            return None
+        from omniflow.remote.sync import prefetch
+
+        try:
+            report = await asyncio.to_thread(prefetch, remote, self.pipeline, self.cache, targets)
+        except OmniflowError as exc:
+            self.reporter.note(f"remote unavailable, going on without it: {exc}")
+            return None
+        if report.fetched:
+            self.reporter.note(f"fetched {len(report.fetched)} output(s) from the remote {self.config.remote_url}")
+        for key, why in sorted(report.corrupt.items()):
+            self.reporter.note(f"refused a corrupt remote copy of {key[:12]}: {why}; the step runs again")
+        return remote
+
+    async def push(self, remote: Any, outcomes: Mapping[str, Outcome]) -> None:
+        keys = [k for k, o in outcomes.items() if o.state in (COMPLETED, "cached")]
+        if remote is None or not keys:
+            return
+        try:
+            report = await asyncio.to_thread(remote.push, self.cache, keys)
+        except OmniflowError as exc:
+            self.reporter.note(f"could not push to the remote: {exc}; run `omniflow push` later")
+            return
+        if report.entries_uploaded:
+            self.reporter.note(f"pushed {len(report.entries_uploaded)} output(s) to the remote")
 
     async def reconcile(self) -> None:
         """Rows left in ``intent`` by a crash: ask the server (where it can answer) what became of them."""
@@ -206,6 +254,7 @@ class _Context:
                    sleep: Callable[[float], Awaitable[None]] | None) -> RunResult:
         try:
             await self.reconcile()
+            remote = await self.prefetch(targets)
             unknown = set() if resubmit_unknown else unknown_keys(self.journal, self.cache)
             plan = make_plan(self.pipeline, self.cache, _read_lock(self.pipeline), config=self.config,
                              unknown_keys=unknown, targets=targets)
@@ -215,7 +264,10 @@ class _Context:
             if not to_run and not pending:
                 self.reporter.note("nothing to run: every step is cached")
             backend = self.backend() if any(ps.step.kind in ("video", "image") for ps in to_run) or pending else None
-            return await self._execute(plan, backend, jobs, keep_going, resubmit_unknown, poll, clock, sleep)
+            result = await self._execute(plan, backend, jobs, keep_going, resubmit_unknown, poll, clock, sleep)
+            if self.push_results:
+                await self.push(remote, result.outcomes)
+            return result
         finally:
             if self._own and self._backend is not None:
                 await self._backend.aclose()

@@ -126,6 +126,8 @@ class Executor:
         self.lock = LockWriter(self.pipeline.lock_path, self.pipeline.name)
         self._published: dict[str, str] = {}
         self._inflight: set[asyncio.Future[Any]] = set()
+        self._durations: dict[str, list[float]] = {}
+        self._lock_writing = False
         self._build_units()
 
     # -- set-up -----------------------------------------------------------------
@@ -219,7 +221,16 @@ class Executor:
         lock_step = LockStep.from_entry(entry)
         for variant, step in places:
             self.lock.set(variant, step, lock_step)
-        self.lock.maybe_flush()
+        if self.lock.due() and not self._lock_writing:
+            # dump and write in a thread; one writer at a time so an older
+            # snapshot never lands after a newer one
+            self._lock_writing = True
+            try:
+                snapshot = self.lock.snapshot()
+                if snapshot is not None:
+                    await asyncio.to_thread(self.lock.write, snapshot)
+            finally:
+                self._lock_writing = False
 
     @staticmethod
     async def _j(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -326,7 +337,7 @@ class Executor:
                     return
                 self._set(key, "queued", "", task_id)
                 try:
-                    state = await self._wait(key, row_id, step.kind, task_id)
+                    state = await self._wait(key, row_id, step.kind, task_id, model=step.model, fresh=True)
                 except TaskLost:
                     await self._j(self.journal.finish, row_id, "lost", "the server does not know this task")
                     self._fail(key, f"the server lost task {task_id} right after creating it", task_id)
@@ -378,15 +389,30 @@ class Executor:
             await self._j(self.journal.submitted, row_id, task_id)
             return task_id
 
-    async def _wait(self, key: str, row_id: int, kind: str, task_id: str) -> Any:
-        """Poll until the task is terminal; None when we gave up (the task stays in the journal)."""
+    async def _wait(self, key: str, row_id: int, kind: str, task_id: str, *, model: str | None = None,
+                    fresh: bool = False) -> Any:
+        """Poll until the task is terminal; None when we gave up (the task stays in the journal).
+
+        Once a few tasks of a model have finished, a fresh task first sleeps
+        until the typical finishing time of that model and only then polls
+        (from the first interval, growing): fewer requests, and a finished
+        task is noticed within one short interval instead of a long one.
+        """
         start = self.clock()
         attempt = 0
         retry_after: float | None = None
         last = None
+        last_pending = start
+        estimate = self._estimate(model) if fresh else None
         while True:
-            await self.sleep(self.poll.interval(attempt, self.rng, retry_after))
-            attempt += 1
+            elapsed = self.clock() - start
+            if retry_after is None and estimate is not None and elapsed < estimate:
+                delay = estimate - elapsed
+                attempt = 0
+            else:
+                delay = self.poll.interval(attempt, self.rng, retry_after)
+                attempt += 1
+            await self.sleep(delay)
             retry_after = None
             try:
                 state = await self.backend.get(kind, task_id)
@@ -401,14 +427,28 @@ class Executor:
                 state = None
             if state is not None:
                 if state.status in ("completed", "failed"):
+                    if fresh and state.status == "completed" and model:
+                        # the task finished after the last poll that saw it pending
+                        self._durations.setdefault(model, []).append(last_pending - start)
                     return state
+                last_pending = self.clock()
                 if (state.status, state.progress) != last:
                     last = (state.status, state.progress)
                     await self._j(self.journal.update, row_id, "running", progress=state.progress)
-                    self.reporter.update(key, state.status if state.status != "unknown" else "queued", progress=state.progress, task_id=task_id)
+                    self.reporter.update(key, state.status if state.status != "unknown" else "queued",
+                                         progress=state.progress, task_id=task_id)
             if self.clock() - start > self.deadline:
-                self._fail(key, f"gave up after {self.deadline:.0f} s; the task {task_id} stays in the journal and the next run resumes it", task_id)
+                self._fail(key, f"gave up after {self.deadline:.0f} s; the task {task_id} stays in the journal "
+                                "and the next run resumes it", task_id)
                 return None
+
+    def _estimate(self, model: str | None) -> float | None:
+        """Median lower bound of how long this model's tasks took in this run (3+ samples)."""
+        samples = self._durations.get(model or "", [])
+        if len(samples) < 3:
+            return None
+        ordered = sorted(samples[-50:])
+        return ordered[len(ordered) // 2]
 
     async def _download(self, unit: Unit, task_id: str, state: Any, body: Mapping[str, Any], submitted_at: float) -> Entry:
         step = unit.step
@@ -422,7 +462,7 @@ class Executor:
             upstream=self._upstream_shas(unit),
             task_id=task_id,
             model=step.model,
-            request=dict(body),
+            request=self._for_lock(body),
             backend=self.pipeline.backend,
             submitted_at=_iso(submitted_at),
             completed_at=_iso(self.clock()),
@@ -473,6 +513,21 @@ class Executor:
             return node
 
         return await walk(unit.step.request)
+
+    def _for_lock(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The body as sent, minus the query of URLs we published (presigned tokens are bearer secrets)."""
+        published = set(self._published.values())
+
+        def walk(node: Any) -> Any:
+            if isinstance(node, str) and node in published:
+                return node.split("?", 1)[0]
+            if isinstance(node, Mapping):
+                return {k: walk(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [walk(v) for v in node]
+            return node
+
+        return walk(dict(body))
 
     async def _publish(self, sha: str, path: Path, media_type: str | None = None) -> str:
         if sha not in self._published:

@@ -60,12 +60,14 @@ def _same(path: Path, sha256: str) -> bool:
 
 
 class LockWriter:
-    """The lock, kept in memory during a run and written atomically at most every ``interval`` seconds.
+    """The lock, kept in memory during a run and written atomically now and then.
 
     Rewriting a large lock after every one of thousands of steps would cost
-    O(n^2); a crash loses at most the last interval of lock updates, and the
-    next run rebuilds those entries from the cache (where each step's entry
-    was written the moment it finished).
+    O(n^2); so a busy run writes it at most every ``interval`` seconds, and
+    the interval stretches to ten times the last write's duration (a
+    10,000-step lock takes a while to dump). A crash loses at most that much
+    lock; the next run rebuilds those entries from the cache, where each
+    step's entry was written the moment it finished. ``flush`` at the end.
     """
 
     def __init__(self, path: Path, pipeline: str, *, interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
@@ -77,6 +79,7 @@ class LockWriter:
         self._interval = interval
         self._clock = clock
         self._last = clock()
+        self._cost = 0.0
 
     def set(self, variant: str, step: str, lock_step: LockStep) -> None:
         if self.lock.step(variant, step) != lock_step:
@@ -89,14 +92,30 @@ class LockWriter:
             self.lock = pruned
             self._dirty = True
 
+    def due(self) -> bool:
+        return self._dirty and self._clock() - self._last >= max(self._interval, 10 * self._cost)
+
+    def snapshot(self) -> LockFile | None:
+        """The lock to write now (immutable, so safe to hand to a thread), or None if clean."""
+        if not self._dirty:
+            return None
+        self._dirty = False
+        return self.lock
+
+    def write(self, lock: LockFile) -> None:
+        started = time.monotonic()
+        write_lock(self.path, lock)
+        self._cost = time.monotonic() - started
+        self._last = self._clock()
+
     def maybe_flush(self) -> None:
-        if self._dirty and self._clock() - self._last >= self._interval:
+        if self.due():
             self.flush()
 
     def flush(self) -> None:
-        if self._dirty:
-            write_lock(self.path, self.lock)
-            self._dirty = False
+        lock = self.snapshot()
+        if lock is not None:
+            self.write(lock)
         self._last = self._clock()
 
 

@@ -111,6 +111,9 @@ class Project:
         return load(self.root / "pipelines" / name, backend="emulator")
 
     def run(self, name: str, emulator: Emulator, **kw: Any) -> RunResult:
+        # Runs push to a configured remote by themselves; these tests push
+        # explicitly (`omniflow push`) unless they ask for it.
+        kw.setdefault("push", False)
         return run_pipeline(self.load(name), backend=emulator.backend(kw.pop("publisher", None)),
                             clock=emulator.clock, sleep=emulator.clock.sleep, reporter=PlainReporter(self.log), **kw)
 

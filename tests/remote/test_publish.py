@@ -70,8 +70,14 @@ def test_a_run_sends_presigned_bucket_urls_for_local_files(tmp_path: Path, s3_en
     assert "POST /_emulator/uploads" not in emulator.stats()["routes"]
     lock = read_lock(project.root / "pipelines" / "assets.lock")
     assert lock is not None
-    sent = lock.step("", "wake").request["images"][0]  # type: ignore[union-attr]
-    assert sent.startswith(f"{s3_endpoint}/{bucket}/pub/") and "X-Amz-Expires=3600" in sent
+    recorded = lock.step("", "wake").request["images"][0]  # type: ignore[union-attr]
+    # the lock keeps where the file went, never the presigned token (a bearer secret)
+    assert recorded.startswith(f"{s3_endpoint}/{bucket}/pub/") and "?" not in recorded
+    assert httpx.get(recorded).status_code == 403  # unsigned: the bucket is private
+    # what the API received was the presigned URL, and it serves the asset
+    bodies = [t.body for t in emulator.app.state.emulator.tasks.values()]
+    sent = next(b["images"][0] for b in bodies if b.get("images"))
+    assert sent.startswith(recorded + "?") and "X-Amz-Expires=3600" in sent
     assert httpx.get(sent).content == HERO.read_bytes()
 
 

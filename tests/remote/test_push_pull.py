@@ -138,3 +138,19 @@ def _remote(config: str, **kw: Any) -> RemoteCache:
 
     data = tomllib.loads(config)["remote"]
     return RemoteCache(data["url"], data["endpoint_url"], **kw)
+
+
+def test_a_run_with_a_remote_pushes_its_results_by_itself(project: Project, emulator: Emulator,
+                                                          tmp_path: Path) -> None:
+    project.write("chain.yaml", CHAIN)
+    result = project.run("chain.yaml", emulator, push=True)
+    assert result.exit_code == 0
+    assert "pushed 5 output(s) to the remote" in project.log.getvalue()
+    pushed = omniflow(project.root, "push")
+    assert pushed.exit_code == 0 and "5 already there" in pushed.stdout
+    # a clone's run fetches instead of creating
+    clone = project.copy_to(tmp_path / "c")
+    before = emulator.creates()
+    again = clone.run("chain.yaml", emulator)
+    assert again.exit_code == 0 and again.count("completed") == 0
+    assert emulator.creates() == before
