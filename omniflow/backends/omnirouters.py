@@ -212,6 +212,17 @@ class OmniRoutersClient:
                 attempt += 1
                 continue
             self._fresh.discard((kind, task_id))
+            if not isinstance(doc.get("status"), str):
+                # An error body, a stub or a wrong type where the status belongs: JSON, so not a
+                # maintenance page; a server that keeps saying it is broken, and the step fails.
+                err = parse_error_body(json.dumps(doc).encode(), "application/json")
+                words = err.message if err.shape else _snippet_of(doc)
+                bad = BackendError(self._scrub(f"GET {path} answered 200 without a task status: {words}"), status=200)
+                if attempt >= self._retries:
+                    raise bad
+                await self._sleep(self._delay(attempt, None))
+                attempt += 1
+                continue
             return video_state(doc) if kind == "video" else image_state(doc)
 
     async def download(
@@ -395,6 +406,11 @@ def _json_or_none(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _snippet_of(doc: Mapping[str, Any]) -> str:
+    text = json.dumps(doc, ensure_ascii=False)
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def _same_origin(url: str, base: str) -> bool:

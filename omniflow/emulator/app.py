@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from omniflow.emulator import bodies, outputs
+from omniflow.emulator import badserver, bodies, outputs
 from omniflow.emulator.config import EmulatorConfig
 from omniflow.emulator.lifecycle import Task
 from omniflow.emulator.state import EmulatorState
@@ -157,7 +157,8 @@ async def _submit(request: Request, user: str, kind: str, accepted: Accepted, *,
     """Fault draw, then the task row; a dropped create still makes the task."""
     state = _state(request)
     digest, fault = state.create_fault(accepted.body)
-    if fault is not None and fault != "create_drop":
+    made_anyway = ("create_drop", "create_malformed", "create_html", "create_200_error")
+    if fault is not None and fault not in made_anyway:
         return _create_fault_response(state, fault)
     task = state.create_task(
         user=user,
@@ -171,7 +172,8 @@ async def _submit(request: Request, user: str, kind: str, accepted: Accepted, *,
     )
     if fault == "create_drop":
         return DroppedResponse()
-    return task
+    bad = badserver.create_response(fault or "", task.id)
+    return bad if bad is not None else task
 
 
 def _created(task: Task) -> JSONResponse:
@@ -217,36 +219,47 @@ async def remix_video(request: Request) -> Response:
     return task if isinstance(task, Response) else _created(task)
 
 
-def _lookup(request: Request, user: str, kind: str) -> Task | Response:
+def _lookup(request: Request, user: str, kind: str) -> tuple[Task, str | None] | Response:
     state = _state(request)
     task = state.task_for(user, request.path_params["task_id"], kind)
     if task is None:
         return _task_not_exist()
-    if state.query_fault(task):
+    fault = state.query_fault(task)
+    if fault == "query_500":
         return _json(500, bodies.task_error("get_task_failed", "database is locked"))
-    return task
+    return task, fault
+
+
+def _answer(state: EmulatorState, task: Task, fault: str | None, doc: dict[str, Any]) -> Response:
+    """A task's GET answer, bent by a bad-server fault when one applies."""
+    doc = badserver.shape_urls(state.url_faults.get(task.id), doc, task.origin, task.id)
+    bad = badserver.query_response(fault, doc)
+    return bad if bad is not None else _json(200, doc)
 
 
 async def get_video(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _unauthorized(request)
-    task = _lookup(request, user, "video")
-    if isinstance(task, Response):
-        return task
+    found = _lookup(request, user, "video")
+    if isinstance(found, Response):
+        return found
+    task, fault = found
     state = _state(request)
-    return _json(200, bodies.video_object(task, state.view(task), task.origin, state.config.not_start_status))
+    return _answer(state, task, fault, bodies.video_object(task, state.view(task), task.origin, state.config.not_start_status))
 
 
 async def get_wrapper(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _unauthorized(request)
-    task = _lookup(request, user, "video")
-    if isinstance(task, Response):
-        return task
+    found = _lookup(request, user, "video")
+    if isinstance(found, Response):
+        return found
+    task, fault = found
     state = _state(request)
-    return _json(200, bodies.wrapper(task, state.view(task), task.origin, state.quota(task)))
+    bad = badserver.query_response(fault, {"task_id": task.id})
+    return bad if bad is not None else _json(200, bodies.wrapper(task, state.view(task), task.origin, state.quota(task)))
 
 
 async def get_content(request: Request) -> Response:
@@ -263,12 +276,37 @@ async def get_content(request: Request) -> Response:
     if state.now() > view.finish_time + state.config.url_ttl:
         # The upstream's signed file URL has expired; the gateway relays its refusal.
         return _json(502, bodies.content_error("Upstream service returned status 403", "server_error"))
+    if state.url_faults.get(task.id) == "task_no_url":
+        return badserver.no_output()
     fault = state.download_fault(task)
     if fault == "download_502":
         return _json(502, bodies.content_error("Upstream service returned status 503", "server_error"))
     data = await outputs.render(state, task)
     headers = {"Cache-Control": CONTENT_CACHE}
+    bad = badserver.download_response(fault, data, "video/mp4", str(request.url), _stall(state))
+    if bad is not None:
+        return bad
     return _bytes_response(state, data, "video/mp4", headers, fault, request.method == "HEAD")
+
+
+def _stall(state: EmulatorState) -> Any:
+    async def stall() -> None:
+        import anyio
+
+        await anyio.sleep(state.config.stall_seconds)  # real time: the peer is stuck, not slow
+
+    return stall
+
+
+async def get_evil(request: Request) -> Response:
+    """task_evil_url: a task's real output under a URL and a Content-Disposition full of ``../``."""
+    state = _state(request)
+    task = state.tasks.get(request.path_params["task_id"])
+    if task is None or state.view(task).status != "SUCCESS":
+        return _json(404, bodies.content_error("File not found"))
+    data = await outputs.render(state, task)
+    media_type = "video/mp4" if task.kind == "video" else "image/png"
+    return Response(data, media_type=media_type, headers=badserver.evil_headers())
 
 
 def _bytes_response(state: EmulatorState, data: bytes, media_type: str, headers: dict[str, str], fault: str | None, head: bool) -> Response:
@@ -317,10 +355,12 @@ async def get_image(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _unauthorized(request)
-    task = _lookup(request, user, "image")
-    if isinstance(task, Response):
-        return task
-    return _json(200, bodies.image_task(task, _state(request).view(task), _image_urls(task)))
+    found = _lookup(request, user, "image")
+    if isinstance(found, Response):
+        return found
+    task, fault = found
+    state = _state(request)
+    return _answer(state, task, fault, bodies.image_task(task, state.view(task), _image_urls(task)))
 
 
 async def list_models(request: Request) -> Response:
@@ -373,6 +413,9 @@ async def get_file(request: Request) -> Response:
     if fault == "download_502":
         return _json(502, bodies.content_error("Bad Gateway", "server_error"))
     data = await outputs.render(state, task, parsed[1])
+    bad = badserver.download_response(fault, data, "image/png", str(request.url), _stall(state))
+    if bad is not None:
+        return bad
     return _bytes_response(state, data, "image/png", {"Cache-Control": CONTENT_CACHE}, fault, request.method == "HEAD")
 
 
@@ -432,6 +475,7 @@ ROUTES = [
     Route("/_emulator/stats", stats, methods=["GET"]),
     Route("/_emulator/advance", advance, methods=["POST"]),
     Route("/_emulator/tasks", find_tasks, methods=["GET"]),
+    Route("/_emulator/evil/{task_id}/{rest:path}", get_evil, methods=["GET"]),
 ]
 
 

@@ -25,10 +25,35 @@ CREATE_FAULTS = (
     "create_502",
     "create_503",
     "create_drop",  # task made, response lost
+    # a bad server (omniflow.emulator.badserver): answers no gateway should give
+    "create_malformed",  # 200 with truncated JSON (task made)
+    "create_html",  # a proxy's 502 HTML page (task made)
+    "create_200_error",  # 200 carrying an error body, no task id (task made)
 )
-TASK_FAULTS = ("task_fail", "task_timeout")
-QUERY_FAULTS = ("query_500",)
-DOWNLOAD_FAULTS = ("download_502", "download_truncate", "download_slow")
+TASK_FAULTS = (
+    "task_fail",
+    "task_timeout",
+    "task_no_url",  # completed, no URL anywhere, /content 404
+    "task_file_url",  # completed, metadata.url is file:///etc/passwd
+    "task_evil_url",  # completed, URL full of ../ with a Content-Disposition path
+)
+QUERY_FAULTS = (
+    "query_500",
+    "query_malformed",  # 200 with truncated JSON
+    "query_html",  # 200 with a login page (HTML)
+    "query_200_error",  # 200 with an error body and no status
+    "query_missing_fields",  # 200 {"id": ...} only
+    "query_wrong_types",  # 200, status/progress/metadata of the wrong types
+)
+DOWNLOAD_FAULTS = (
+    "download_502",
+    "download_truncate",
+    "download_slow",
+    "download_wrong_type",  # an HTML page served as video/mp4 or image/png
+    "download_too_big",  # the real bytes plus 8 MiB of padding, no Content-Length
+    "download_redirect_loop",  # 302 to itself, forever
+    "download_stall",  # headers, a few bytes, then nothing for stall_seconds (real time)
+)
 ALL_FAULTS = CREATE_FAULTS + TASK_FAULTS + QUERY_FAULTS + DOWNLOAD_FAULTS
 
 
@@ -49,6 +74,21 @@ class FaultRates:
     download_502: float = 0.0
     download_truncate: float = 0.0
     download_slow: float = 0.0
+    create_malformed: float = 0.0
+    create_html: float = 0.0
+    create_200_error: float = 0.0
+    task_no_url: float = 0.0
+    task_file_url: float = 0.0
+    task_evil_url: float = 0.0
+    query_malformed: float = 0.0
+    query_html: float = 0.0
+    query_200_error: float = 0.0
+    query_missing_fields: float = 0.0
+    query_wrong_types: float = 0.0
+    download_wrong_type: float = 0.0
+    download_too_big: float = 0.0
+    download_redirect_loop: float = 0.0
+    download_stall: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -151,6 +191,8 @@ class EmulatorConfig:
     not_start_status: str = "queued"  # public status of NOT_START ("unknown" in old builds)
     slow_download_seconds: float = 20.0  # how long a download_slow fault stretches a download
     max_upload_bytes: int = 64 * 1024 * 1024
+    stall_seconds: float = 3600.0  # download_stall: REAL seconds (a stalled peer ignores emulator time)
+    marker_faults: bool = True  # "[[fault:NAME]]" in a request's prompt forces that fault (badserver.py)
 
     def __post_init__(self) -> None:
         if self.tick <= 0 or self.latency < 0 or self.speed <= 0:

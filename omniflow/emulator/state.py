@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from omniflow import catalog
+from omniflow.emulator.badserver import forced
 from omniflow.emulator.config import (
     CREATE_FAULTS,
     DOWNLOAD_FAULTS,
@@ -67,6 +68,7 @@ class EmulatorState:
         self.faults: Counter[str] = Counter()
         self.queries: Counter[str] = Counter()
         self.downloads: Counter[str] = Counter()
+        self.url_faults: dict[str, str] = {}  # task id -> task_no_url | task_file_url | task_evil_url
         self.rendered: OrderedDict[str, bytes] = OrderedDict()
         self._render_locks: dict[str, Any] = {}
         self._render_limiter: Any = None
@@ -125,15 +127,19 @@ class EmulatorState:
         attempt = self.create_attempts[digest]
         self.create_attempts[digest] += 1
         u = draw(self.config.seed, "create", digest, attempt)
-        fault = pick(u, self.config.faults.group(CREATE_FAULTS))
+        fault = self._forced(body, CREATE_FAULTS) or pick(u, self.config.faults.group(CREATE_FAULTS))
         if fault:
             self.faults[fault] += 1
         return digest, fault
 
+    def _forced(self, body: Mapping[str, Any], group: tuple[str, ...]) -> str | None:
+        """A fault a ``[[fault:NAME]]`` marker in the request forces (see badserver.py)."""
+        return forced(body, group) if self.config.marker_faults else None
+
     def query_fault(self, task: Task) -> str | None:
         n = self.queries[task.id]
         self.queries[task.id] += 1
-        fault = pick(draw(self.config.seed, task.fate, "query", n), self.config.faults.group(QUERY_FAULTS))
+        fault = self._forced(task.body, QUERY_FAULTS) or pick(draw(self.config.seed, task.fate, "query", n), self.config.faults.group(QUERY_FAULTS))
         if fault:
             self.faults[fault] += 1
         return fault
@@ -141,7 +147,9 @@ class EmulatorState:
     def download_fault(self, task: Task) -> str | None:
         n = self.downloads[task.id]
         self.downloads[task.id] += 1
-        fault = pick(draw(self.config.seed, task.fate, "download", n), self.config.faults.group(DOWNLOAD_FAULTS))
+        fault = self._forced(task.body, DOWNLOAD_FAULTS) or pick(
+            draw(self.config.seed, task.fate, "download", n), self.config.faults.group(DOWNLOAD_FAULTS)
+        )
         if fault:
             self.faults[fault] += 1
         return fault
@@ -163,7 +171,9 @@ class EmulatorState:
         attempt = self.create_bodies[digest]
         fate = hashlib.sha256(f"{self.config.seed}|{digest}|{attempt}".encode()).hexdigest()[:16]
         # A synchronous image is done when made: no task fault applies to it.
-        outcome_fault = None if instant else pick(draw(self.config.seed, fate, "outcome"), self.config.faults.group(TASK_FAULTS))
+        outcome_fault = None if instant else (
+            self._forced(body, TASK_FAULTS) or pick(draw(self.config.seed, fate, "outcome"), self.config.faults.group(TASK_FAULTS))
+        )
         outcome = {"task_fail": "fail", "task_timeout": "timeout"}.get(outcome_fault or "", "success")
         if outcome_fault:
             self.faults[outcome_fault] += 1
@@ -189,6 +199,8 @@ class EmulatorState:
         )
         self.tasks[task.id] = task
         self.create_bodies[digest] += 1
+        if outcome_fault and outcome_fault.startswith("task_") and outcome not in ("fail", "timeout"):
+            self.url_faults[task.id] = outcome_fault
         return task
 
     def task_for(self, user: str, task_id: str, kind: str | None = None) -> Task | None:
