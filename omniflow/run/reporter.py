@@ -12,13 +12,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import TextIO
 
+FINAL = ("completed", "cached", "failed", "unknown", "blocked", "skipped", "interrupted")
+
 
 @dataclass
 class StepView:
     label: str  # "shot1" or "shot1@style=anime"
     kind: str
     model: str | None
-    state: str = "waiting"  # waiting|submitting|queued|in_progress|downloading|running|done|cached|failed|unknown|blocked|skipped
+    state: str = "waiting"  # waiting|submitting|queued|in_progress|downloading|running|completed|cached|failed|unknown|blocked|skipped|interrupted
     progress: int = 0
     task_id: str | None = None
     detail: str = ""
@@ -41,6 +43,8 @@ class Reporter:
         view.state = state
         if progress is not None:
             view.progress = progress
+        if state == "completed":
+            view.progress = 100
         if task_id:
             view.task_id = task_id
         if detail:
@@ -104,8 +108,8 @@ class RichReporter(Reporter):
         table.add_column("state")
         table.add_column("progress", justify="right")
         table.add_column("task")
-        active = [v for v in self.steps.values() if v.state not in ("done", "cached", "waiting")]
-        done = sum(1 for v in self.steps.values() if v.state in ("done", "cached"))
+        active = [v for v in self.steps.values() if v.state not in FINAL and v.state != "waiting"]
+        done = sum(1 for v in self.steps.values() if v.state in ("completed", "cached"))
         for v in active[-20:]:
             colour = {"failed": "red", "unknown": "yellow", "blocked": "yellow"}.get(v.state, "cyan")
             table.add_row(v.label, v.model or v.kind, f"[{colour}]{v.state}[/]", f"{v.progress}%", v.task_id or "")
@@ -119,8 +123,8 @@ class RichReporter(Reporter):
         self._live.start()
 
     def emit(self, view: StepView) -> None:
-        if view.state in ("done", "failed", "unknown", "cached"):
-            style = {"done": "green", "cached": "dim", "failed": "red", "unknown": "yellow"}[view.state]
+        if view.state in FINAL:
+            style = {"completed": "green", "cached": "dim", "failed": "red"}.get(view.state, "yellow")
             extra = f" - {view.detail}" if view.detail else ""
             self.console.print(f"[{style}]{view.state:<8}[/] {view.label}{extra}")
         if self._live is not None:
