@@ -87,7 +87,8 @@ def shape_urls(fault: str | None, doc: dict[str, Any], origin: str, task_id: str
     elif fault == "task_file_url":
         url = FILE_URL
     else:
-        url = f"{origin}/_emulator/evil/{task_id}/%2E%2E/%2E%2E/%2E%2E/etc/{EVIL_NAME}?name=/etc/passwd"
+        # "../" encoded into one segment (a literal ../ is removed by URL normalisation before sending)
+        url = f"{origin}/_emulator/evil/{task_id}/{EVIL_NAME.replace('/', '%2F')}?name=/etc/passwd"
     if isinstance(doc.get("metadata"), dict):
         doc["metadata"] = {**doc["metadata"], "url": url} if url else {k: v for k, v in doc["metadata"].items() if k != "url"}
     if isinstance(doc.get("data"), list):  # image task
