@@ -13,13 +13,14 @@ from omniflow.cli._common import echo_err, print_problems
 from omniflow.errors import UsageError
 
 
-def parse_sets(values: Iterable[str]) -> dict[str, str]:
+def parse_sets(pairs: Iterable[str]) -> dict[str, str]:
+    """``("a=1", "b=x y")`` → ``{"a": "1", "b": "x y"}``; values are parsed later as YAML scalars."""
     out: dict[str, str] = {}
-    for item in values:
-        name, eq, value = item.partition("=")
-        if not eq or not name.strip():
-            raise UsageError(f"--set {item!r}: expected name=value")
-        out[name.strip()] = value
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
     return out
 
 

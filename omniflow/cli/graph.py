@@ -7,7 +7,7 @@ import os
 import click
 
 from omniflow.cli._common import handles_errors
-from omniflow.cli.validate import parse_sets
+from omniflow.cli._load import parse_sets
 from omniflow.errors import UsageError
 
 

@@ -9,18 +9,8 @@ from typing import Any
 import click
 
 from omniflow.cli._common import echo_err, handles_errors
-from omniflow.errors import EXIT_INVALID, PipelineError, Problem, UsageError
-
-
-def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``("a=1", "b=x y")`` → ``{"a": "1", "b": "x y"}``; values are parsed later as YAML scalars."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
-        out[key.strip()] = value
-    return out
+from omniflow.cli._load import parse_sets
+from omniflow.errors import EXIT_INVALID, PipelineError, Problem
 
 
 def _problem_json(p: Problem) -> dict[str, Any]:
