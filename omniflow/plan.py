@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omniflow.config import Config
@@ -111,26 +112,87 @@ class Plan:
 
 
 class CacheView:
-    """What the plan asks of the cache: is there a fresh entry, and its output sha256s."""
+    """What the plan asks of the cache: is there a fresh entry, and its output sha256s.
 
-    def __init__(self, cache: Any):
+    Each key's entry is read once per plan (``index`` may answer from a summary,
+    see :mod:`omniflow.planmemo`); object presence is checked once per key.
+    """
+
+    def __init__(self, cache: Any, index: Any = None):
         self._cache = cache
+        self._index = index
+        self._entries: dict[str, tuple[tuple[str, ...], Mapping[str, str]] | None] = {}
         self._memo: dict[str, tuple[str, ...] | None] = {}
+
+    def _entry(self, key: str) -> tuple[tuple[str, ...], Mapping[str, str]] | None:
+        if key not in self._entries:
+            if self._cache is None:
+                info = None
+            elif self._index is not None:
+                info = self._index.lookup(key)
+            else:
+                entry = self._cache.get_entry(key)
+                info = None if entry is None else (tuple(o.sha256 for o in entry.outputs), entry.upstream)
+            self._entries[key] = info
+        return self._entries[key]
 
     def outputs(self, key: str) -> tuple[str, ...] | None:
         """sha256s of the entry's outputs if the entry exists with all objects present."""
         if key in self._memo:
             return self._memo[key]
-        entry = self._cache.get_entry(key) if self._cache is not None else None
+        info = self._entry(key)
         result: tuple[str, ...] | None = None
-        if entry is not None and all(self._cache.has_object(o.sha256) for o in entry.outputs):
-            result = tuple(o.sha256 for o in entry.outputs)
+        if info is not None and all(self._cache.has_object(sha) for sha in info[0]):
+            result = info[0]
         self._memo[key] = result
         return result
 
     def upstream_recorded(self, key: str) -> Mapping[str, str]:
-        entry = self._cache.get_entry(key) if self._cache is not None else None
-        return dict(entry.upstream) if entry is not None else {}
+        info = self._entry(key)
+        return dict(info[1]) if info is not None else {}
+
+
+class _LazyLock:
+    """The lock, read on first use: a plan with nothing to run never needs it (reasons only)."""
+
+    def __init__(self, read: Any):
+        self._read = read
+        self._lock: Any = None
+        self._done = False
+
+    @property
+    def was_read(self) -> bool:
+        return self._done
+
+    @property
+    def variants(self) -> Mapping[str, Any]:
+        if not self._done:
+            self._lock, self._done = self._read(), True
+        return getattr(self._lock, "variants", {}) or {}
+
+
+class _LazySteps(Mapping[str, Any]):
+    """One variant's lock steps, looked up in the lock only when a reason needs them."""
+
+    def __init__(self, lock: Any, variant: str):
+        self._lock = lock
+        self._variant = variant
+        self._steps: Mapping[str, Any] | None = None
+
+    def _get(self) -> Mapping[str, Any]:
+        if self._steps is None:
+            variants = getattr(self._lock, "variants", {}) or {}
+            self._steps = variants.get(self._variant or "default", {}) or {}
+        return self._steps
+
+    def __getitem__(self, name: str) -> Any:
+        return self._get()[name]
+
+    def __iter__(self) -> Any:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def upstream_keys(step: RenderedStep) -> list[str]:
@@ -162,10 +224,15 @@ def make_plan(
     config: Config | None = None,
     unknown_keys: Iterable[str] = (),
     targets: Mapping[str, set[str]] | None = None,
+    index: Any = None,
 ) -> Plan:
-    """Plan every variant (or only ``targets``: variant name -> step ids incl. ancestors)."""
+    """Plan every variant (or only ``targets``: variant name -> step ids incl. ancestors).
+
+    ``index`` (an :class:`omniflow.planmemo.IndexSummary`) answers entry lookups
+    from a summary; without it every entry is read from the cache.
+    """
     config = config or Config()
-    view = CacheView(cache)
+    view = CacheView(cache, index)
     unknown = frozenset(unknown_keys)
     fresh: dict[str, bool] = {}
     variants = []
@@ -283,8 +350,7 @@ def _masked_equal(new: Any, old: Any) -> bool:
 def _lock_steps(lock: Any, variant: str) -> Mapping[str, Any]:
     if lock is None:
         return {}
-    variants = getattr(lock, "variants", {}) or {}
-    return variants.get(variant or "default", {}) or {}
+    return _LazySteps(lock, variant)
 
 
 def _totals(plan: Plan, config: Config) -> Totals:
@@ -329,7 +395,8 @@ def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
                   targets: Mapping[str, set[str]] | None = None, resubmit_unknown: bool = False) -> Plan:
     """Plan against the project's cache, lock and journal; reads only, creates nothing."""
     from omniflow.config import load_config
-    from omniflow.store import Cache, Journal, read_lock, state_dir
+    from omniflow.planmemo import IndexSummary, read_lock_memo, summary_path
+    from omniflow.store import Cache, Journal, state_dir
 
     state = state_dir(pipeline.root)
     cache = Cache(state)
@@ -341,5 +408,20 @@ def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
             unknown = unknown_keys(journal, cache)
         finally:
             journal.close()
-    return make_plan(pipeline, cache, read_lock(pipeline.lock_path), config=config or load_config(pipeline.root),
-                     unknown_keys=unknown, targets=targets)
+    index = IndexSummary(cache, summary_path(state, pipeline.path))
+    lock = _LazyLock(lambda: read_lock_memo(pipeline.lock_path, state))
+    plan = make_plan(pipeline, cache, lock, config=config or load_config(pipeline.root),
+                     unknown_keys=unknown, targets=targets, index=index)
+    index.save()
+    if not lock.was_read and _has_conflict_markers(pipeline.lock_path):
+        lock.variants  # noqa: B018 - reads it, to report the broken lock even when nothing runs
+    return plan
+
+
+def _has_conflict_markers(path: Path) -> bool:
+    """A lock left mid-merge: worth an error even when the plan did not need the lock."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return data.startswith(b"<<<<<<< ") or b"\n<<<<<<< " in data

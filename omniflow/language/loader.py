@@ -24,6 +24,7 @@ def load(
     set: Mapping[str, Any] | None = None,  # noqa: A002 - the documented name (`--set`)
     backend: str = "emulator",
     strict: bool = False,
+    memo: bool = True,
 ) -> Pipeline:
     """Load, check and render a pipeline file.
 
@@ -31,18 +32,34 @@ def load(
     included, for context) when there is at least one error; otherwise
     warnings are on ``Pipeline.warnings``. ``strict`` turns warnings into
     errors. ``set`` overrides vars (string values are parsed as YAML scalars).
+    A successful load is memoised under ``.omniflow/memo/`` (see
+    :mod:`omniflow.language.memo`); ``memo=False`` neither reads nor writes it.
     """
+    from omniflow.language import memo as _memo
+
     p = Path(path)
     file = str(path)
     try:
-        text = p.read_bytes().decode("utf-8")
+        data = p.read_bytes()
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise UsageError(f"no such pipeline file: {file}") from None
     except IsADirectoryError:
         raise UsageError(f"{file} is a folder, not a pipeline file") from None
     except UnicodeDecodeError as exc:
         raise PipelineError([Problem(Location(file, 1, 1), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    return loads(text, file=file, base_dir=p.parent, set=set, backend=backend, strict=strict)
+    folder = _memo.memo_dir(find_root(p.parent)) if memo and _memo.enabled() else None
+    key = ""
+    if folder is not None:
+        key = _memo.memo_key(data, file=file, root=folder.parent.parent, set_values=set, backend=backend, strict=strict)
+        hit = _memo.read(folder, file, key)
+        if isinstance(hit, Pipeline):
+            return hit
+    started = _memo.now_ns()
+    pipeline = loads(text, file=file, base_dir=p.parent, set=set, backend=backend, strict=strict)
+    if folder is not None:
+        _memo.write(folder, file, key, pipeline, started_ns=started)
+    return pipeline
 
 
 def loads(

@@ -264,7 +264,9 @@ class Cache:
         return self.index / key[:2] / f"{key}.json"
 
     def has_object(self, sha256: str) -> bool:
-        return self.object_path(sha256).is_file()
+        _check_hex64(sha256, "sha256")
+        # plain strings, not Path objects: a plan asks this 10,000 times
+        return os.path.isfile(os.path.join(self.objects, sha256[:2], sha256))
 
     # -- objects -------------------------------------------------------------
 
