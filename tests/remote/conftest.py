@@ -7,23 +7,17 @@ and instance metadata are switched off) and a fresh bucket.
 
 from __future__ import annotations
 
-import io
 import shutil
-import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from omniflow.backends import EMULATOR_BASE_URL, EMULATOR_KEY
-from omniflow.backends.omnirouters import OmniRoutersClient
-from omniflow.emulator import EmulatorConfig, FakeClock, FaultRates, create_app
-from omniflow.language import load
-from omniflow.run import RunResult, run_pipeline
-from omniflow.run.reporter import PlainReporter
+from omniflow.run import RunResult
+from tests import support
+from tests.support import Emulator
 
 CHAIN = """
 omniflow: 1
@@ -69,53 +63,14 @@ steps:
 """
 
 
-class Emulator:
-    """One in-process emulator on a fake clock, shared by every project that uses it (like the real API)."""
-
-    def __init__(self, seed: int = 7):
-        self.clock = FakeClock()
-        self.app = create_app(EmulatorConfig(clock=self.clock, sleep=self.clock.sleep, seed=seed,
-                                             faults=FaultRates()))
-
-    def backend(self, publisher: Any = None) -> OmniRoutersClient:
-        return OmniRoutersClient(
-            EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=httpx.ASGITransport(app=self.app),
-            poll_interval=(2.0, 15.0), backoff=(0.5, 5.0), sleep=self.clock.sleep, clock=self.clock,
-            publisher=publisher,
-        )
-
-    def stats(self) -> dict[str, Any]:
-        return self.app.state.emulator.stats()
-
-    def creates(self) -> int:
-        return self.stats()["creates_total"]
-
-
-class Project:
+class Project(support.Project):
     """A project folder: pipelines/, omniflow.toml naming the remote, its own .omniflow/."""
-
-    def __init__(self, root: Path, config: str = ""):
-        self.root = root
-        (root / ".omniflow").mkdir(parents=True, exist_ok=True)
-        if config:
-            (root / "omniflow.toml").write_text(config, encoding="utf-8")
-        self.log = io.StringIO()
-
-    def write(self, name: str, text: str) -> Path:
-        path = self.root / "pipelines" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return path
-
-    def load(self, name: str) -> Any:
-        return load(self.root / "pipelines" / name, backend="emulator")
 
     def run(self, name: str, emulator: Emulator, **kw: Any) -> RunResult:
         # Runs push to a configured remote by themselves; these tests push
         # explicitly (`omniflow push`) unless they ask for it.
         kw.setdefault("push", False)
-        return run_pipeline(self.load(name), backend=emulator.backend(kw.pop("publisher", None)),
-                            clock=emulator.clock, sleep=emulator.clock.sleep, reporter=PlainReporter(self.log), **kw)
+        return self.run_on(emulator, name, **kw)
 
     def copy_to(self, dest: Path) -> Project:
         """A clone as git would give it: pipelines, locks and config, not .omniflow/."""
@@ -123,10 +78,6 @@ class Project:
         config = self.root / "omniflow.toml"
         return Project(dest, config.read_text(encoding="utf-8") if config.exists() else "")
 
-    def cache(self) -> Any:
-        from omniflow.store import Cache
-
-        return Cache(self.root / ".omniflow")
 
 
 @pytest.fixture(scope="session")

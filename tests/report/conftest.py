@@ -6,20 +6,13 @@ like a real server; runs take milliseconds because the clock is fake).
 
 from __future__ import annotations
 
-import io
 import textwrap
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from omniflow.backends import EMULATOR_BASE_URL, EMULATOR_KEY
-from omniflow.backends.omnirouters import OmniRoutersClient
-from omniflow.emulator import EmulatorConfig, FakeClock, FaultRates, create_app
-from omniflow.language import load
-from omniflow.run import RunResult, run_pipeline
-from omniflow.run.reporter import PlainReporter
+from omniflow.emulator import FaultRates
+from tests.support import Harness
 
 # 3 models x 2 lengths; the keyframe is the same in every variant (one key, made once)
 REVIEW = """
@@ -64,38 +57,6 @@ def big_sweep(a: int = 10, b: int = 6) -> str:
             seconds: 1
             prompt: "boat {{{{ a }}}} in puddle {{{{ b }}}}"
         """)
-
-
-class Harness:
-    """One emulator (state kept across runs) and a project folder."""
-
-    def __init__(self, root: Path, **config: Any):
-        self.root = root
-        (root / ".omniflow").mkdir(exist_ok=True)
-        self.clock = FakeClock()
-        faults = config.pop("faults", None)
-        self.app = create_app(EmulatorConfig(clock=self.clock, sleep=self.clock.sleep, seed=config.pop("seed", 7),
-                                             faults=faults or FaultRates(), **config))
-        self.log = io.StringIO()
-
-    def write(self, name: str, text: str) -> Path:
-        path = self.root / "pipelines" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return path
-
-    def backend(self) -> OmniRoutersClient:
-        return OmniRoutersClient(
-            EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=httpx.ASGITransport(app=self.app),
-            poll_interval=(2.0, 15.0), backoff=(0.5, 5.0), sleep=self.clock.sleep, clock=self.clock,
-        )
-
-    def load(self, path: Path, **sets: str) -> Any:
-        return load(path, set=sets or None, backend="emulator")
-
-    def run(self, path: Path, **kw: Any) -> RunResult:
-        return run_pipeline(self.load(path), backend=self.backend(), clock=self.clock, sleep=self.clock.sleep,
-                            reporter=PlainReporter(self.log), **kw)
 
 
 def review_project(root: Path) -> tuple[Harness, Path]:

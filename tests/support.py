@@ -1,0 +1,100 @@
+"""What many test folders share: an in-process emulator on a fake clock, and project folders.
+
+A run against it takes milliseconds: the executor's sleeps advance the same
+fake clock the emulator reads, so nothing waits for real. One emulator keeps
+its state across runs (like a real server), so tests can count what was sent.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from omniflow.backends import EMULATOR_BASE_URL, EMULATOR_KEY
+from omniflow.backends.omnirouters import OmniRoutersClient
+from omniflow.emulator import EmulatorConfig, FakeClock, FaultRates, create_app
+from omniflow.language import load
+from omniflow.run import RunResult, run_pipeline
+from omniflow.run.reporter import PlainReporter
+
+
+class Emulator:
+    """One in-process emulator on a fake clock; ``config`` goes to EmulatorConfig."""
+
+    def __init__(self, seed: int = 7, faults: FaultRates | None = None, **config: Any):
+        self.clock = FakeClock()
+        self.app = create_app(EmulatorConfig(clock=self.clock, sleep=self.clock.sleep, seed=seed,
+                                             faults=faults or FaultRates(), **config))
+
+    def backend(self, publisher: Any = None) -> OmniRoutersClient:
+        return OmniRoutersClient(
+            EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=httpx.ASGITransport(app=self.app),
+            poll_interval=(2.0, 15.0), backoff=(0.5, 5.0), sleep=self.clock.sleep, clock=self.clock,
+            publisher=publisher,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return self.app.state.emulator.stats()
+
+    def creates(self) -> int:
+        return self.stats()["creates_total"]
+
+
+class Project:
+    """A project folder with its own ``.omniflow/`` and an optional ``omniflow.toml``."""
+
+    def __init__(self, root: Path, config: str = ""):
+        self.root = root
+        (root / ".omniflow").mkdir(parents=True, exist_ok=True)
+        if config:
+            (root / "omniflow.toml").write_text(config, encoding="utf-8")
+        self.log = io.StringIO()
+
+    def path(self, name: str | Path) -> Path:
+        return name if isinstance(name, Path) else self.root / "pipelines" / name
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def load(self, name: str | Path, **sets: str) -> Any:
+        return load(self.path(name), set=sets or None, backend="emulator")
+
+    def run_on(self, emulator: Emulator, name: str | Path, *, sets: dict[str, str] | None = None,
+               publisher: Any = None, **kw: Any) -> RunResult:
+        pipeline = load(self.path(name), set=sets, backend="emulator")
+        return run_pipeline(pipeline, backend=emulator.backend(publisher), clock=emulator.clock,
+                            sleep=emulator.clock.sleep, reporter=PlainReporter(self.log), **kw)
+
+    def cache(self) -> Any:
+        from omniflow.store import Cache
+
+        return Cache(self.root / ".omniflow")
+
+
+class Harness(Project):
+    """A project with its own emulator: ``Harness(root, faults=..., seed=...)``."""
+
+    def __init__(self, root: Path, config: str = "", **emulator: Any):
+        super().__init__(root, config)
+        self.emulator = Emulator(**emulator)
+        self.clock = self.emulator.clock
+        self.app = self.emulator.app
+
+    def backend(self) -> OmniRoutersClient:
+        return self.emulator.backend()
+
+    def run(self, name: str | Path, **kw: Any) -> RunResult:
+        return self.run_on(self.emulator, name, **kw)
+
+    def stats(self) -> dict[str, Any]:
+        return self.emulator.stats()
+
+    def creates(self) -> int:
+        return self.emulator.creates()
