@@ -142,3 +142,10 @@ def cache_is_clean(root: Path) -> list[str]:
     if tmp.exists():
         problems += [f"leftover {p.name}" for p in tmp.iterdir()]
     return problems
+
+
+def omniflow_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess `omniflow` against a served emulator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNIROUTERS_", "OMNIFLOW_"))}
+    env.update({"OMNIFLOW_EMULATOR_URL": url, "OMNIFLOW_BACKEND": "emulator"}, **extra)
+    return env
