@@ -29,10 +29,12 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
 TEXTS = {p.name: p.read_text(encoding="utf-8") for p in EXAMPLES}
 DOCS = {name: yaml.safe_load(text) for name, text in TEXTS.items()}
 HANG = 2.0
+# .inf/.nan in a request crash the loader today (xfail test below); set True once the lead's fix is in
+NON_FINITE = False
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
+    st.floats(allow_nan=NON_FINITE, allow_infinity=NON_FINITE), st.text(max_size=40),
     st.sampled_from(["{{ steps.nope.url }}", "{{ undefined_var }}", "{{ 'a' * 10**10 }}", "{% for %}", "{{",
                      "{{ steps.", "omniflow:file:zz", "omniflow:" + "0" * 64, "../../etc/passwd", "/etc/passwd",
                      "file:///etc/passwd", "http://127.0.0.1:9/x.png", "Veo-3.1-720p", "video", "image", "frame",
@@ -141,3 +143,17 @@ def test_validate_command_answers_0_or_2_without_a_traceback(tmp_path_factory, n
 def test_the_examples_themselves_are_valid() -> None:
     for name, text in TEXTS.items():
         assert isinstance(_outcome(text, name), Pipeline), name
+
+
+NON_FINITE_CASES = [
+    "omniflow: 1\nname: p\nsteps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: a\n    seconds: 4\n    metadata: {n: .inf}\n",
+    "omniflow: 1\nname: p\nvars:\n  x: .nan\nsteps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: a\n    seconds: 4\n    metadata: {n: '{{ x }}'}\n",
+]
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+    "needs lead: .inf/.nan reaching a request crash with ValueError from keys.canonical_json "
+    "(language/render.py _validate/_step): report 'not a finite number' as a located problem"))
+@pytest.mark.parametrize("text", NON_FINITE_CASES, ids=["literal", "via-var"])
+def test_a_non_finite_number_in_a_request_is_a_located_problem(text: str) -> None:
+    assert isinstance(_outcome(text), PipelineError)
