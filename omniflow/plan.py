@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from omniflow.config import Config
@@ -152,25 +151,6 @@ class CacheView:
         return dict(info[1]) if info is not None else {}
 
 
-class _LazyLock:
-    """The lock, read on first use: a plan with nothing to run never needs it (reasons only)."""
-
-    def __init__(self, read: Any):
-        self._read = read
-        self._lock: Any = None
-        self._done = False
-
-    @property
-    def was_read(self) -> bool:
-        return self._done
-
-    @property
-    def variants(self) -> Mapping[str, Any]:
-        if not self._done:
-            self._lock, self._done = self._read(), True
-        return getattr(self._lock, "variants", {}) or {}
-
-
 class _LazySteps(Mapping[str, Any]):
     """One variant's lock steps, looked up in the lock only when a reason needs them."""
 
@@ -181,8 +161,10 @@ class _LazySteps(Mapping[str, Any]):
 
     def _get(self) -> Mapping[str, Any]:
         if self._steps is None:
-            variants = getattr(self._lock, "variants", {}) or {}
-            self._steps = variants.get(self._variant or "default", {}) or {}
+            # no truthiness tests here: len() of a lazily read lock would read it whole
+            variants = getattr(self._lock, "variants", None)
+            steps = variants.get(self._variant or "default") if variants is not None else None
+            self._steps = {} if steps is None else steps
         return self._steps
 
     def __getitem__(self, name: str) -> Any:
@@ -395,7 +377,7 @@ def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
                   targets: Mapping[str, set[str]] | None = None, resubmit_unknown: bool = False) -> Plan:
     """Plan against the project's cache, lock and journal; reads only, creates nothing."""
     from omniflow.config import load_config
-    from omniflow.planmemo import IndexSummary, read_lock_memo, summary_path
+    from omniflow.planmemo import IndexSummary, LockReader, summary_path
     from omniflow.store import Cache, Journal, state_dir
 
     state = state_dir(pipeline.root)
@@ -409,19 +391,9 @@ def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
         finally:
             journal.close()
     index = IndexSummary(cache, summary_path(state, pipeline.path))
-    lock = _LazyLock(lambda: read_lock_memo(pipeline.lock_path, state))
+    lock = LockReader(pipeline.lock_path, state)
     plan = make_plan(pipeline, cache, lock, config=config or load_config(pipeline.root),
                      unknown_keys=unknown, targets=targets, index=index)
     index.save()
-    if not lock.was_read and _has_conflict_markers(pipeline.lock_path):
-        lock.variants  # noqa: B018 - reads it, to report the broken lock even when nothing runs
+    lock.check_conflicts()
     return plan
-
-
-def _has_conflict_markers(path: Path) -> bool:
-    """A lock left mid-merge: worth an error even when the plan did not need the lock."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return False
-    return data.startswith(b"<<<<<<< ") or b"\n<<<<<<< " in data

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -127,9 +128,7 @@ def read_lock_memo(path: Path, state: Path) -> Any:
     use_memo = _memo.enabled() and Path(state).is_dir()
     memo_file = None
     if use_memo:
-        h = hashlib.sha256(_lock_code_fingerprint())
-        h.update(data)
-        memo_file = Path(state) / _memo.MEMO_DIR / f"lock-{h.hexdigest()}.pickle"
+        memo_file = _lock_memo_file(data, state)
         try:
             lock = pickle.loads(memo_file.read_bytes())  # noqa: S301 - our own file (module doc)
             if type(lock).__name__ == "LockFile":
@@ -148,6 +147,166 @@ def read_lock_memo(path: Path, state: Path) -> Any:
         except Exception:  # noqa: BLE001 - only a speed-up
             pass
     return lock
+
+
+class LockReader:
+    """The lock as the plan reads it: only the steps whose reasons are asked for.
+
+    ``variants[label].get(step_id)`` parses just that step's block of the lock
+    text (the lock is written by one deterministic dumper: variants at indent 2,
+    steps at indent 4). A lock seen before comes whole from the memo; one with
+    quoted names, or a plan that needs many steps, is parsed whole (libyaml,
+    then memoised). A block that does not parse cleanly also falls back to the
+    whole read, so a broken lock is reported exactly as ``read_lock`` reports it.
+    """
+
+    WHOLE_AFTER = 200  # past this many step lookups, one whole parse is cheaper
+
+    def __init__(self, path: Path, state: Path):
+        self.path = Path(path)
+        self.state = Path(state)
+        self._data: bytes | None = None
+        self._whole: Any = None
+        self._whole_done = False
+        self._headers: dict[str, dict[str, tuple[int, int]]] | None = None
+        self._parsed: dict[tuple[str, str], Any] = {}
+        self.was_read = False
+
+    @property
+    def variants(self) -> Mapping[str, Mapping[str, Any]]:
+        return _Variants(self)
+
+    def whole(self) -> Any:
+        if not self._whole_done:
+            self._whole, self._whole_done, self.was_read = read_lock_memo(self.path, self.state), True, True
+        return self._whole
+
+    def step(self, variant: str, sid: str) -> Any:
+        if self._whole_done or len(self._parsed) >= self.WHOLE_AFTER:
+            return (getattr(self.whole(), "variants", {}) or {}).get(variant, {}).get(sid)
+        if (variant, sid) not in self._parsed:
+            self._parsed[(variant, sid)] = self._step_from_text(variant, sid)
+        got = self._parsed[(variant, sid)]
+        if got is _WHOLE:
+            return (getattr(self.whole(), "variants", {}) or {}).get(variant, {}).get(sid)
+        return got
+
+    def _step_from_text(self, variant: str, sid: str) -> Any:
+        if self._data is None:
+            try:
+                self._data = self.path.read_bytes()
+            except OSError:
+                return _WHOLE
+            self._headers = _headers(self._data)
+            if self._headers is None or _lock_memo_file(self._data, self.state).is_file():
+                return _WHOLE
+        assert self._headers is not None
+        steps = self._headers.get(variant)
+        if steps is None:
+            return None if variant.replace("=", "").replace(",", "").replace("-", "").replace("_", "").replace(".", "").isalnum() else _WHOLE
+        span = steps.get(sid)
+        if span is None:
+            return None
+        import textwrap
+
+        import yaml
+
+        from omniflow.store import LockStep
+
+        block = textwrap.dedent(self._data[span[0]:span[1]].decode("utf-8"))
+        try:
+            data = yaml.load(block, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loader
+            for ts in ("submitted_at", "completed_at"):
+                if hasattr(data.get(ts), "isoformat"):  # as read_lock does
+                    data[ts] = data[ts].isoformat().replace("+00:00", "Z")
+            return LockStep.from_json(data)
+        except Exception:  # noqa: BLE001 - let the whole read say what is wrong
+            return _WHOLE
+
+    def check_conflicts(self) -> None:
+        """A lock left mid-merge is an error even when nothing needed it: read it whole then."""
+        data = self._data
+        if data is None:
+            try:
+                data = self.path.read_bytes()
+            except OSError:
+                return
+        if not self._whole_done and (data.startswith(b"<<<<<<< ") or b"\n<<<<<<< " in data):
+            self.whole()
+
+
+_WHOLE = object()  # "answer from the whole lock"
+_PLAIN = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_=,.+-]*")
+
+
+def _headers(data: bytes) -> dict[str, dict[str, tuple[int, int]]] | None:
+    """variant -> step id -> (start, end) byte span of its block; None if the layout is unexpected."""
+    start = data.find(b"\nvariants:\n")
+    if start < 0:
+        return None
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    current: dict[str, tuple[int, int]] | None = None
+    open_step: tuple[str, int] | None = None
+    for m in re.finditer(rb"^( {2}| {4})(\S[^\n]*):\n", data[start + 1:], re.M):
+        pos = start + 1 + m.start()
+        if open_step is not None and current is not None:
+            current[open_step[0]] = (open_step[1], pos)
+            open_step = None
+        name = m.group(2)
+        if not _PLAIN.fullmatch(name):
+            if len(m.group(1)) == 2:
+                current = None  # a quoted variant: its steps are looked up in the whole lock
+            continue
+        if len(m.group(1)) == 2:
+            current = out.setdefault(name.decode(), {})
+        elif current is not None:
+            open_step = (name.decode(), start + 1 + m.end())
+    if open_step is not None and current is not None:
+        current[open_step[0]] = (open_step[1], len(data))
+    return out
+
+
+class _Variants(Mapping[str, Mapping[str, Any]]):
+    def __init__(self, reader: LockReader):
+        self._reader = reader
+
+    def __getitem__(self, variant: str) -> Mapping[str, Any]:
+        return _Steps(self._reader, variant)
+
+    def get(self, variant: str, default: Any = None) -> Any:  # type: ignore[override]
+        return _Steps(self._reader, variant)
+
+    def __iter__(self) -> Any:
+        return iter(getattr(self._reader.whole(), "variants", {}) or {})
+
+    def __len__(self) -> int:
+        return len(getattr(self._reader.whole(), "variants", {}) or {})
+
+
+class _Steps(Mapping[str, Any]):
+    def __init__(self, reader: LockReader, variant: str):
+        self._reader = reader
+        self._variant = variant
+
+    def __getitem__(self, sid: str) -> Any:
+        got = self._reader.step(self._variant, sid)
+        if got is None:
+            raise KeyError(sid)
+        return got
+
+    def __iter__(self) -> Any:
+        whole = getattr(self._reader.whole(), "variants", {}) or {}
+        return iter(whole.get(self._variant, {}))
+
+    def __len__(self) -> int:
+        whole = getattr(self._reader.whole(), "variants", {}) or {}
+        return len(whole.get(self._variant, {}))
+
+
+def _lock_memo_file(data: bytes, state: Path) -> Path:
+    h = hashlib.sha256(_lock_code_fingerprint())
+    h.update(data)
+    return Path(state) / _memo.MEMO_DIR / f"lock-{h.hexdigest()}.pickle"
 
 
 def _lock_code_fingerprint() -> bytes:
