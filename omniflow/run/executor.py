@@ -403,6 +403,7 @@ class Executor:
         retry_after: float | None = None
         last = None
         last_pending = start
+        last_error: BackendError | None = None
         estimate = self._estimate(model) if fresh else None
         while True:
             elapsed = self.clock() - start
@@ -424,8 +425,10 @@ class Executor:
                     self._fail(key, f"cannot query task: {exc}", task_id)
                     return None
                 retry_after = exc.retry_after
+                last_error = exc
                 state = None
             if state is not None:
+                last_error = None
                 if state.status in ("completed", "failed"):
                     if fresh and state.status == "completed" and model:
                         # the task finished after the last poll that saw it pending
@@ -438,8 +441,9 @@ class Executor:
                     self.reporter.update(key, state.status if state.status != "unknown" else "queued",
                                          progress=state.progress, task_id=task_id)
             if self.clock() - start > self.deadline:
+                said = f"; last answer: {last_error}" if last_error is not None else ""
                 self._fail(key, f"gave up after {self.deadline:.0f} s; the task {task_id} stays in the journal "
-                                "and the next run resumes it", task_id)
+                                f"and the next run resumes it{said}", task_id)
                 return None
 
     def _estimate(self, model: str | None) -> float | None:

@@ -94,8 +94,6 @@ def test_each_bad_answer_is_a_typed_error_on_its_step(bad_run, step: str) -> Non
     assert "Traceback" not in out.reason
 
 
-@pytest.mark.xfail(strict=True, reason="needs lead: the poll-deadline failure should quote the last GET error "
-                   "(run/executor.py _poll: remember the last BackendError and append ': last answer: <msg>')")
 def test_a_server_that_keeps_answering_html_is_quoted_when_the_step_gives_up(bad_run) -> None:
     _, _, _, outcomes, _, _ = bad_run
     assert "Sign in - Corporate Proxy" in outcomes["q_html"].reason
