@@ -1,0 +1,111 @@
+"""Run 1,000 video steps against a served emulator with 2 s task latency and -j 100.
+
+Run by hand (not a test):  python bench/run_scale.py [--steps 1000] [--jobs 100] [--repeat 3]
+
+Targets (issue 5): makespan within 1.15x of the ideal ceil(steps/jobs) x latency,
+polls per task within ceil(latency/interval) + 2, peak memory of the
+`omniflow run` process under 300 MB. Everything talks to 127.0.0.1 only.
+Prints one row per repetition and the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+
+def serve(latency: float) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omniflow", "emulator", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--speed", "1", "--latency", str(latency), "--tick", "0.05", "--proxy-size", "64", "--fps", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        if m:
+            return proc, m.group(1)
+    raise SystemExit("the emulator did not start")
+
+
+def stats(url: str) -> dict:
+    with urllib.request.urlopen(url + "/_emulator/stats", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def pipeline(n: int, tag: str) -> str:
+    lines = ["omniflow: 1", "name: scale", "defaults:", "  video: {model: Vidu-q3-turbo-720p, seconds: 1}", "steps:"]
+    for i in range(n):
+        lines += [f"  s{i:04d}:", f'    prompt: "shot {i} of the scale run {tag}"']
+    return "\n".join(lines) + "\n"
+
+
+def one_run(url: str, steps: int, jobs: int, poll: str, tag: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="omniflow-scale-") as tmp:
+        root = Path(tmp)
+        (root / ".omniflow").mkdir()
+        (root / "pipelines").mkdir()
+        (root / "pipelines" / "scale.yaml").write_text(pipeline(steps, tag))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNIROUTERS_", "OMNIFLOW_"))}
+        env.update(OMNIFLOW_EMULATOR_URL=url, OMNIFLOW_BACKEND="emulator")
+        before = stats(url)["routes"]
+        rss_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "omniflow", "run", "pipelines/scale.yaml", "-j", str(jobs),
+                               "--poll", poll], cwd=root, env=env, capture_output=True, text=True)
+        makespan = time.monotonic() - t0
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr[-4000:])
+            raise SystemExit(f"run failed: exit {done.returncode}")
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, max over children so far
+        after = stats(url)["routes"]
+        polls = after.get("GET /v1/videos/{task_id}", 0) - before.get("GET /v1/videos/{task_id}", 0)
+        return {"makespan": makespan, "polls_per_task": polls / steps, "peak_rss_mb": rss / 1024,
+                "rss_monotone_note": rss_before != rss}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=100)
+    ap.add_argument("--latency", type=float, default=2.0)
+    ap.add_argument("--poll", default="0.25,2", help="FIRST,MAX poll interval given to omniflow run")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    proc, url = serve(args.latency)
+    try:
+        ideal = math.ceil(args.steps / args.jobs) * args.latency
+        first = float(args.poll.split(",")[0])
+        poll_bound = math.ceil(args.latency / first) + 2
+        rows = []
+        print(f"{args.steps} video steps, -j {args.jobs}, {args.latency:g} s latency, ideal makespan {ideal:g} s, "
+              f"poll bound {poll_bound} per task (interval {first:g} s)")
+        print(f"{'run':>4} {'makespan s':>11} {'x ideal':>8} {'polls/task':>11} {'peak MB':>8}")
+        for i in range(args.repeat):
+            r = one_run(url, args.steps, args.jobs, args.poll, f"r{i}-{time.time_ns()}")
+            rows.append(r)
+            print(f"{i + 1:>4} {r['makespan']:>11.2f} {r['makespan'] / ideal:>8.3f} {r['polls_per_task']:>11.2f} "
+                  f"{r['peak_rss_mb']:>8.1f}")
+        med = statistics.median(r["makespan"] for r in rows)
+        polls = statistics.median(r["polls_per_task"] for r in rows)
+        print(f"median makespan {med:.2f} s = {med / ideal:.3f} x ideal (target <= 1.15); "
+              f"median polls/task {polls:.2f} (bound {poll_bound}); "
+              f"peak RSS {max(r['peak_rss_mb'] for r in rows):.1f} MB (target < 300)")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
