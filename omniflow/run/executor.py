@@ -28,17 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from omniflow.errors import BackendError, OmniflowError, UnknownCreateError
-from omniflow.keys import UPSTREAM_PREFIX, body_digest
+from omniflow.keys import body_digest
 from omniflow.plan import CACHED, TO_RUN, Plan, upstream_keys
+from omniflow.run.inputs import Inputs
 from omniflow.run.outputs import LockWriter, materialize_all, record
 from omniflow.run.policy import PollSchedule, RetryPolicy
+from omniflow.run.polling import Durations, GaveUp, QueryRefused, TaskLost, wait_for_task
 from omniflow.run.reporter import Reporter
 from omniflow.store.cache import Cache, Entry
 from omniflow.store.journal import Journal
 from omniflow.store.lock import LockStep
 
 REMOTE_KINDS = ("video", "image")
-FILE_PREFIX = UPSTREAM_PREFIX + "file:"
 
 # outcome states
 COMPLETED = "completed"
@@ -47,10 +48,6 @@ UNKNOWN = "unknown"
 BLOCKED = "blocked"
 SKIPPED = "skipped"  # not started: the run stopped (failure or Ctrl-C)
 INTERRUPTED = "interrupted"  # submitted, still running remotely when Ctrl-C came
-
-
-class TaskLost(Exception):
-    """The server answers task_not_exist for a task we hold an id of."""
 
 
 @dataclass
@@ -124,9 +121,9 @@ class Executor:
         self.events: dict[str, asyncio.Event] = {}
         self.stopping: str | None = None  # None | "failure" | "interrupt"
         self.lock = LockWriter(self.pipeline.lock_path, self.pipeline.name)
-        self._published: dict[str, str] = {}
+        self.inputs = Inputs(cache, backend)
         self._inflight: set[asyncio.Future[Any]] = set()
-        self._durations: dict[str, list[float]] = {}
+        self.durations = Durations()
         self._lock_writing = False
         self._build_units()
 
@@ -322,7 +319,7 @@ class Executor:
                 if self.stopping:
                     self._set(key, SKIPPED, "not started: the run is stopping")
                     return
-                body = await self._resolve(unit)
+                body = await self.inputs.resolve(unit.step)
                 if self.stopping:
                     self._set(key, SKIPPED, "not started: the run is stopping")
                     return
@@ -391,156 +388,44 @@ class Executor:
 
     async def _wait(self, key: str, row_id: int, kind: str, task_id: str, *, model: str | None = None,
                     fresh: bool = False) -> Any:
-        """Poll until the task is terminal; None when we gave up (the task stays in the journal).
+        """Poll until the task is terminal; None when the step failed here (the task stays in the journal)."""
 
-        Once a few tasks of a model have finished, a fresh task first sleeps
-        until the typical finishing time of that model and only then polls
-        (from the first interval, growing): fewer requests, and a finished
-        task is noticed within one short interval instead of a long one.
-        """
-        start = self.clock()
-        attempt = 0
-        retry_after: float | None = None
-        last = None
-        last_pending = start
-        last_error: BackendError | None = None
-        estimate = self._estimate(model) if fresh else None
-        while True:
-            elapsed = self.clock() - start
-            if retry_after is None and estimate is not None and elapsed < estimate:
-                delay = estimate - elapsed
-                attempt = 0
-            else:
-                delay = self.poll.interval(attempt, self.rng, retry_after)
-                attempt += 1
-            await self.sleep(delay)
-            retry_after = None
-            try:
-                state = await self.backend.get(kind, task_id)
-            except BackendError as exc:
-                if exc.code == "task_not_exist" and not exc.retryable:
-                    raise TaskLost(task_id) from None
-                if not exc.retryable:
-                    await self._j(self.journal.update, row_id, "running", error=str(exc))
-                    self._fail(key, f"cannot query task: {exc}", task_id)
-                    return None
-                retry_after = exc.retry_after
-                last_error = exc
-                state = None
-            if state is not None:
-                last_error = None
-                if state.status in ("completed", "failed"):
-                    if fresh and state.status == "completed" and model:
-                        # the task finished after the last poll that saw it pending
-                        self._durations.setdefault(model, []).append(last_pending - start)
-                    return state
-                last_pending = self.clock()
-                if (state.status, state.progress) != last:
-                    last = (state.status, state.progress)
-                    await self._j(self.journal.update, row_id, "running", progress=state.progress)
-                    self.reporter.update(key, state.status if state.status != "unknown" else "queued",
-                                         progress=state.progress, task_id=task_id)
-            if self.clock() - start > self.deadline:
-                said = f"; last answer: {last_error}" if last_error is not None else ""
-                self._fail(key, f"gave up after {self.deadline:.0f} s; the task {task_id} stays in the journal "
-                                f"and the next run resumes it{said}", task_id)
-                return None
+        async def progress(state: Any) -> None:
+            await self._j(self.journal.update, row_id, "running", progress=state.progress)
+            self.reporter.update(key, state.status if state.status != "unknown" else "queued",
+                                 progress=state.progress, task_id=task_id)
 
-    def _estimate(self, model: str | None) -> float | None:
-        """Median lower bound of how long this model's tasks took in this run (3+ samples)."""
-        samples = self._durations.get(model or "", [])
-        if len(samples) < 3:
-            return None
-        ordered = sorted(samples[-50:])
-        return ordered[len(ordered) // 2]
+        try:
+            return await wait_for_task(
+                self.backend, kind, task_id, schedule=self.poll, rng=self.rng, clock=self.clock, sleep=self.sleep,
+                deadline=self.deadline, durations=self.durations if fresh else None, model=model,
+                on_progress=progress)
+        except QueryRefused as exc:
+            await self._j(self.journal.update, row_id, "running", error=str(exc))
+            self._fail(key, f"cannot query task: {exc}", task_id)
+        except GaveUp as exc:
+            self._fail(key, f"{exc}; the task {task_id} stays in the journal and the next run resumes it", task_id)
+        return None
 
     async def _download(self, unit: Unit, task_id: str, state: Any, body: Mapping[str, Any], submitted_at: float) -> Entry:
         step = unit.step
         self.reporter.update(unit.key, "downloading", task_id=task_id)
         dl = await self.backend.download(step.kind, task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
-        info = await asyncio.to_thread(self._store, dl.path, dl.media_type)
+        info = await asyncio.to_thread(self.inputs.store, dl.path)
         entry = Entry(
             key=unit.key,
             kind=step.kind,
             outputs=(info,),
-            upstream=self._upstream_shas(unit),
+            upstream=self.inputs.upstream_shas(unit.data_deps),
             task_id=task_id,
             model=step.model,
-            request=self._for_lock(body),
+            request=self.inputs.for_lock(body),
             backend=self.pipeline.backend,
             submitted_at=_iso(submitted_at),
             completed_at=_iso(self.clock()),
             generated_seconds=step.seconds,
         )
         return entry
-
-    def _store(self, path: Path, media_type: str) -> Any:
-        from omniflow.ops import probe
-
-        try:
-            facts = probe(path)
-            return self.cache.put_file(path, facts.media_type, duration=facts.duration, width=facts.width, height=facts.height)
-        except OmniflowError:
-            path.unlink(missing_ok=True)
-            raise
-
-    def _upstream_shas(self, unit: Unit) -> dict[str, str]:
-        shas = {}
-        for up in unit.data_deps:
-            entry = self.cache.get_entry(up)
-            if entry is not None and entry.outputs:
-                shas[up] = entry.outputs[0].sha256
-        return shas
-
-    async def _resolve(self, unit: Unit) -> dict[str, Any]:
-        """The body to send: every placeholder replaced by a URL the API can fetch."""
-
-        async def url_for(text: str) -> str:
-            if text.startswith(FILE_PREFIX):
-                sha = text[len(FILE_PREFIX):]
-                path = Path(unit.step.files[sha])
-                return await self._publish(sha, path)
-            up = text[len(UPSTREAM_PREFIX):]
-            entry = self.cache.get_entry(up)
-            if entry is None or not entry.outputs:
-                raise OmniflowError(f"{unit.step.id}: upstream output {up[:12]} is not in the cache")
-            obj = entry.outputs[0]
-            return await self._publish(obj.sha256, self.cache.object_path(obj.sha256), obj.media_type)
-
-        async def walk(node: Any) -> Any:
-            if isinstance(node, str) and node.startswith(UPSTREAM_PREFIX):
-                return await url_for(node)
-            if isinstance(node, Mapping):
-                return {k: await walk(v) for k, v in node.items()}
-            if isinstance(node, (list, tuple)):
-                return [await walk(v) for v in node]
-            return node
-
-        return await walk(unit.step.request)
-
-    def _for_lock(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """The body as sent, minus the query of URLs we published (presigned tokens are bearer secrets)."""
-        published = set(self._published.values())
-
-        def walk(node: Any) -> Any:
-            if isinstance(node, str) and node in published:
-                return node.split("?", 1)[0]
-            if isinstance(node, Mapping):
-                return {k: walk(v) for k, v in node.items()}
-            if isinstance(node, list):
-                return [walk(v) for v in node]
-            return node
-
-        return walk(dict(body))
-
-    async def _publish(self, sha: str, path: Path, media_type: str | None = None) -> str:
-        if sha not in self._published:
-            if media_type is None:
-                from omniflow.ops import probe
-
-                media_type = probe(path).media_type
-            self._published[sha] = await self.backend.publish(path, media_type)
-        return self._published[sha]
 
     # -- local steps ------------------------------------------------------------
 
@@ -549,12 +434,7 @@ class Executor:
 
         step, key = unit.step, unit.key
         op = OPS[step.kind]
-        inputs = []
-        for up in unit.data_deps:
-            entry = self.cache.get_entry(up)
-            if entry is None or not entry.outputs:
-                raise OmniflowError(f"{step.id}: upstream output {up[:12]} is not in the cache")
-            inputs.append(self.cache.object_path(entry.outputs[0].sha256))
+        inputs = self.inputs.local_paths(step.id, unit.data_deps)
         self.reporter.update(key, "running")
         dest = self.cache.temp_dir() / f"{key}.{op.ext}"
         started = self.clock()
@@ -564,9 +444,9 @@ class Executor:
             dest.unlink(missing_ok=True)
             self._fail(key, str(exc))
             return
-        info = await asyncio.to_thread(self._store, dest, op.media_type)
+        info = await asyncio.to_thread(self.inputs.store, dest)
         entry = Entry(
-            key=key, kind=step.kind, outputs=(info,), upstream=self._upstream_shas(unit), task_id=None,
+            key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps), task_id=None,
             model=None, request=dict(step.request), backend=self.pipeline.backend,
             submitted_at=_iso(started), completed_at=_iso(self.clock()), generated_seconds=None,
         )
@@ -592,7 +472,7 @@ class Executor:
                 return
             if self.cache.get_entry(row.key) is None:
                 dl = await self.backend.download(row.kind, row.task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
-                info = await asyncio.to_thread(self._store, dl.path, dl.media_type)
+                info = await asyncio.to_thread(self.inputs.store, dl.path)
                 self.cache.put_entry(Entry(key=row.key, kind=row.kind, outputs=(info,), task_id=row.task_id,
                                            model=row.request.get("model"), request=dict(row.request),
                                            backend=self.pipeline.backend, completed_at=_iso(self.clock())))

@@ -1,0 +1,117 @@
+"""Waiting for one remote task: the poll loop, and what it learns about task durations.
+
+Polls start at the schedule's first interval and grow toward its maximum,
+honouring ``Retry-After``. Once a few tasks of a model have finished in this
+run, a fresh task first sleeps until the typical finishing time of that model
+and only then polls from the first interval again: fewer requests, and a
+finished task is noticed within one short interval instead of a long one.
+Transient query errors are retried; the server's last words are kept for the
+message when the deadline passes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from omniflow.errors import BackendError
+from omniflow.run.policy import PollSchedule
+
+
+class TaskLost(Exception):
+    """The server answers task_not_exist for a task we hold an id of."""
+
+
+class QueryRefused(Exception):
+    """The server refused a status query for good (not retryable)."""
+
+    def __init__(self, error: BackendError):
+        super().__init__(str(error))
+        self.error = error
+
+
+class GaveUp(Exception):
+    """The deadline passed; the task may still finish (the journal keeps it)."""
+
+    def __init__(self, seconds: float, last_error: BackendError | None):
+        said = f"; last answer: {last_error}" if last_error is not None else ""
+        super().__init__(f"gave up after {seconds:.0f} s{said}")
+
+
+class Durations:
+    """How long tasks of each model took in this run (lower bounds: the last poll that saw them pending)."""
+
+    def __init__(self) -> None:
+        self._samples: dict[str, list[float]] = {}
+
+    def add(self, model: str, seconds: float) -> None:
+        self._samples.setdefault(model, []).append(seconds)
+
+    def estimate(self, model: str | None) -> float | None:
+        """Median of the recent samples of a model, once there are 3 or more."""
+        samples = self._samples.get(model or "", [])
+        if len(samples) < 3:
+            return None
+        ordered = sorted(samples[-50:])
+        return ordered[len(ordered) // 2]
+
+
+async def wait_for_task(
+    backend: Any,
+    kind: str,
+    task_id: str,
+    *,
+    schedule: PollSchedule,
+    rng: random.Random,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+    deadline: float,
+    durations: Durations | None = None,
+    model: str | None = None,
+    on_progress: Callable[[Any], Awaitable[None]] | None = None,
+) -> Any:
+    """Poll until the task is completed or failed and return its state.
+
+    Raises TaskLost, QueryRefused or GaveUp. ``durations`` (for fresh tasks
+    only) both shapes the first wait and learns from this task.
+    """
+    start = clock()
+    attempt = 0
+    retry_after: float | None = None
+    last = None
+    last_pending = start
+    last_error: BackendError | None = None
+    estimate = durations.estimate(model) if durations is not None else None
+    while True:
+        elapsed = clock() - start
+        if retry_after is None and estimate is not None and elapsed < estimate:
+            delay = estimate - elapsed
+            attempt = 0
+        else:
+            delay = schedule.interval(attempt, rng, retry_after)
+            attempt += 1
+        await sleep(delay)
+        retry_after = None
+        try:
+            state = await backend.get(kind, task_id)
+        except BackendError as exc:
+            if exc.code == "task_not_exist" and not exc.retryable:
+                raise TaskLost(task_id) from None
+            if not exc.retryable:
+                raise QueryRefused(exc) from None
+            retry_after = exc.retry_after
+            last_error = exc
+            state = None
+        if state is not None:
+            last_error = None
+            if state.status in ("completed", "failed"):
+                if durations is not None and state.status == "completed" and model:
+                    durations.add(model, last_pending - start)
+                return state
+            last_pending = clock()
+            if (state.status, state.progress) != last and on_progress is not None:
+                last = (state.status, state.progress)
+                await on_progress(state)
+        if clock() - start > deadline:
+            raise GaveUp(deadline, last_error)
