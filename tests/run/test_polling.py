@@ -1,0 +1,31 @@
+"""Polling learns how long a model's tasks take, and stops hammering the server."""
+
+from __future__ import annotations
+
+from .conftest import Harness
+
+
+def _steps(n: int) -> str:
+    lines = ["omniflow: 1", "name: polls", "defaults:", "  video: {model: Veo-3.1-fast-720p, seconds: 4}", "steps:"]
+    for i in range(n):
+        lines += [f"  s{i}:", f'    prompt: "shot {i}"']
+    return "\n".join(lines) + "\n"
+
+
+def _polls(h: Harness) -> int:
+    return h.stats()["routes"].get("GET /v1/videos/{task_id}", 0)
+
+
+def test_after_three_tasks_a_fresh_task_sleeps_until_the_typical_duration(harness: Harness) -> None:
+    path = harness.write("polls.yaml", _steps(8))
+    one = harness.write("one.yaml", _steps(1).replace("name: polls", "name: one").replace("shot 0", "lone shot"))
+    harness.run(one, jobs=1)
+    cold = _polls(harness)  # one task, growing intervals from 2 s: several polls
+    assert cold >= 5
+    result = harness.run(path, jobs=1)
+    assert result.exit_code == 0
+    total = _polls(harness) - cold
+    # the first three tasks poll like the cold one; each of the next five
+    # sleeps to the learned duration and saves at least two polls (the
+    # emulator's 15 s tick grid makes the finishing time vary by up to 15 s)
+    assert total <= 3 * cold + 5 * (cold - 2), (total, cold)
