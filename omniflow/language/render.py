@@ -11,6 +11,7 @@ because no family rule looks at more than "the prompt is not blank" and
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -167,12 +168,14 @@ class Renderer:
                 message = lf.check(value) if lf.check else None
                 if message:
                     self._problem(step, (lf.name,), message, found)
-                request[lf.name] = value
+                request[lf.name] = self._finite(step, (lf.name,), value, found)
         return request
 
     def _remote(self, step: StepSpec, ctx: dict[str, Any], by_key: dict[str, str], files: dict[str, str], found: list[Found]) -> tuple[dict[str, Any], str | None, float | None]:
-        body = dict(self._render(step.fields, step, (), ctx, found))
+        body = self._finite(step, (), dict(self._render(step.fields, step, (), ctx, found)), found)
         extra = self._render(step.extra, step, ("extra",), ctx, found) if step.extra else None
+        if extra:
+            extra = self._finite(step, ("extra",), extra, found)
         model = body.get("model")
         seconds: float | None = None
         if step.kind.name == "video":
@@ -211,6 +214,19 @@ class Renderer:
                     self._problem(step, ("extra", k), f"extra.{k} repeats the request field {k}; set it in one place", found, key=True)
             body.update(extra)
         return body, model, seconds
+
+    def _finite(self, step: StepSpec, sub: Path, value: Any, found: list[Found]) -> Any:
+        """JSON has no inf or nan: report each as a located problem and send null in its place."""
+        if isinstance(value, float) and not math.isfinite(value):
+            self._problem(step, sub, f"{value!r} is not a finite number; JSON (and the API) cannot carry it", found)
+            return None
+        if isinstance(value, dict):
+            out = {k: self._finite(step, sub + (k,), v, found) for k, v in value.items()}
+            return value if all(out[k] is value[k] for k in value) else out
+        if isinstance(value, list):
+            items = [self._finite(step, sub + (i,), v, found) for i, v in enumerate(value)]
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        return value
 
     def _media(self, step: StepSpec, name: str, value: Any, wants: str, by_key: dict[str, str], files: dict[str, str], found: list[Found]) -> Any:
         """Local file names → ``omniflow:file:<sha256>``; step outputs must be the right media."""
