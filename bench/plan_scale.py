@@ -215,7 +215,9 @@ def bench_size(n: int, runs: int, env: dict[str, str], smk: Path | None) -> dict
     with tempfile.TemporaryDirectory(prefix=f"omniflow-plan-{n}-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        build_project(root, n)
+        # in a child: a fork inherits the parent's resident pages, so a parent holding the
+        # 10,000-step pipeline would inflate every measured child's ru_maxrss
+        subprocess.run([sys.executable, __file__, "--build", str(root), str(n)], check=True)
         print(f"[{n}] project and cache built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         plan = [sys.executable, "-m", "omniflow", "plan", "pipelines/scale.yaml", "--check"]
         memo = root / ".omniflow" / "memo"
@@ -260,7 +262,11 @@ def main() -> None:
     ap.add_argument("--steps", default="1000,10000", help="comma-separated step counts")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--no-snakemake", action="store_true")
+    ap.add_argument("--build", nargs=2, metavar=("DIR", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.build:
+        build_project(Path(args.build[0]), int(args.build[1]))
+        return
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMNIROUTERS_", "OMNIFLOW_"))}
     env["OMNIFLOW_BACKEND"] = "emulator"
     smk = None if args.no_snakemake else ensure_snakemake()
