@@ -331,9 +331,9 @@ def _parse_fast(data: bytes) -> Any:
         return None
     try:
         from omniflow.store.lock import (
-            _lock_from_data,  # the one place that turns data into a LockFile
+            lock_from_data,  # the one place that turns data into a LockFile
         )
 
-        return _lock_from_data(yaml.load(data.decode("utf-8"), Loader=loader_cls))  # noqa: S506 - a safe loader
+        return lock_from_data(yaml.load(data.decode("utf-8"), Loader=loader_cls))  # noqa: S506 - a safe loader
     except Exception:  # noqa: BLE001 - the slow path says what is wrong
         return None

@@ -251,7 +251,9 @@ def read_lock(path: Path) -> LockFile | None:
         reason = describe_oserror(exc) if isinstance(exc, OSError) else "not UTF-8 text"
         raise CacheError(f"cannot read {path}: {reason}") from exc
     try:
-        loader = yaml.SafeLoader(text)
+        # libyaml's parser when present (about 10x faster on big locks); both
+        # keep node marks, so problems are located either way
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
@@ -266,7 +268,7 @@ def read_lock(path: Path) -> LockFile | None:
                      "fix it or delete it (the next run rewrites it)")]
         ) from exc
     try:
-        return _lock_from_data(data)
+        return lock_from_data(data)
     except _Invalid as exc:
         mark = _locate(node, exc.where)
         where = ".".join(str(p) for p in exc.where)
@@ -274,7 +276,8 @@ def read_lock(path: Path) -> LockFile | None:
         raise PipelineError([Problem(loc, where, f"broken lock file: {exc.message}")]) from exc
 
 
-def _lock_from_data(data: Any) -> LockFile:
+def lock_from_data(data: Any) -> LockFile:
+    """Build a LockFile from parsed YAML; raises the located-by-path _Invalid on bad shapes."""
     if not isinstance(data, dict):
         raise _Invalid((), "expected a mapping with omniflow, pipeline and variants")
     version = data.get("omniflow")
