@@ -114,6 +114,7 @@ class OmniRoutersClient:
         clock: Callable[[], float] = time.time,
         publisher: Publisher | None = None,
         known_model: Callable[[str], bool] | None = None,
+        max_connections: int = 24,
     ):
         key = (api_key or "").strip()
         if not key:
@@ -136,6 +137,10 @@ class OmniRoutersClient:
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=timeout,
+            # API calls take milliseconds; thousands of tasks in flight share a
+            # few connections. httpcore checks every pooled connection on each
+            # request, so a 100-connection pool costs more CPU than it saves.
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             max_redirects=max_redirects,
             follow_redirects=False,
             headers={"User-Agent": "omniflow"},

@@ -50,6 +50,25 @@ SKIPPED = "skipped"  # not started: the run stopped (failure or Ctrl-C)
 INTERRUPTED = "interrupted"  # submitted, still running remotely when Ctrl-C came
 
 
+class _Slot:
+    """A place among the tasks in flight (global -j and per-model limits); released once."""
+
+    def __init__(self, semaphores: list[asyncio.Semaphore]):
+        self._sems = semaphores
+        self._held = False
+
+    async def acquire(self) -> None:
+        for sem in self._sems:
+            await sem.acquire()
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            for sem in self._sems:
+                sem.release()
+
+
 @dataclass
 class Outcome:
     state: str
@@ -294,9 +313,8 @@ class Executor:
 
     async def _remote(self, unit: Unit, resumed: Any) -> None:
         step, key = unit.step, unit.key
-        sems = self._semaphores(step.model)
-        for s in sems:
-            await s.acquire()
+        slot = _Slot(self._semaphores(step.model))
+        await slot.acquire()
         try:
             if resumed is not None:
                 row_id, task_id, body = resumed.id, resumed.task_id, dict(resumed.request)
@@ -313,7 +331,7 @@ class Executor:
                     # nothing was paid, so the step is simply submitted again.
                     resumed = None
                 else:
-                    await self._finish_remote(unit, row_id, task_id, state, body, submitted_at)
+                    await self._finish_remote(unit, row_id, task_id, state, body, submitted_at, slot)
                     return
             if resumed is None:
                 if self.stopping:
@@ -339,17 +357,16 @@ class Executor:
                     await self._j(self.journal.finish, row_id, "lost", "the server does not know this task")
                     self._fail(key, f"the server lost task {task_id} right after creating it", task_id)
                     return
-                await self._finish_remote(unit, row_id, task_id, state, body, submitted_at)
+                await self._finish_remote(unit, row_id, task_id, state, body, submitted_at, slot)
         finally:
-            for s in sems:
-                s.release()
+            slot.release()
 
     def _forgetful(self) -> bool:
         """True for the in-process emulator, whose tasks die with the process that made them."""
         return bool(getattr(self.backend, "forgets_tasks", False))
 
     async def _finish_remote(self, unit: Unit, row_id: int, task_id: str, state: Any, body: Mapping[str, Any],
-                             submitted_at: float) -> None:
+                             submitted_at: float, slot: _Slot | None = None) -> None:
         key, step = unit.key, unit.step
         if state is None:
             return
@@ -357,7 +374,7 @@ class Executor:
             await self._j(self.journal.finish, row_id, "failed", state.error)
             self._fail(key, f"task failed: {state.error or 'no reason given'}", task_id)
             return
-        entry = await self._download(unit, task_id, state, body, submitted_at)
+        entry = await self._download(unit, task_id, state, body, submitted_at, slot)
         await self._record(entry, unit.places)
         await self._j(self.journal.finish, row_id, "downloaded")
         self.outcomes[key].generated_seconds = step.seconds or 0.0
@@ -390,8 +407,12 @@ class Executor:
                     fresh: bool = False) -> Any:
         """Poll until the task is terminal; None when the step failed here (the task stays in the journal)."""
 
+        seen: set[str] = set()
+
         async def progress(state: Any) -> None:
-            await self._j(self.journal.update, row_id, "running", progress=state.progress)
+            if state.status not in seen:  # the journal records status changes, not every percent
+                seen.add(state.status)
+                await self._j(self.journal.update, row_id, "running", progress=state.progress)
             self.reporter.update(key, state.status if state.status != "unknown" else "queued",
                                  progress=state.progress, task_id=task_id)
 
@@ -407,10 +428,13 @@ class Executor:
             self._fail(key, f"{exc}; the task {task_id} stays in the journal and the next run resumes it", task_id)
         return None
 
-    async def _download(self, unit: Unit, task_id: str, state: Any, body: Mapping[str, Any], submitted_at: float) -> Entry:
+    async def _download(self, unit: Unit, task_id: str, state: Any, body: Mapping[str, Any], submitted_at: float,
+                        slot: _Slot | None = None) -> Entry:
         step = unit.step
         self.reporter.update(unit.key, "downloading", task_id=task_id)
         dl = await self.backend.download(step.kind, task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
+        if slot is not None:
+            slot.release()  # -j bounds tasks in flight remotely; storing the bytes is local work
         info = await asyncio.to_thread(self.inputs.store, dl.path)
         entry = Entry(
             key=unit.key,

@@ -20,12 +20,21 @@ class PollSchedule:
     maximum: float = 15.0
     growth: float = 1.5
     jitter: float = 0.1
+    proportion: float = 0.25  # never wait longer than this share of the time waited so far
 
-    def interval(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
-        """Seconds to wait before poll number ``attempt`` (0-based) after the previous one."""
+    def interval(self, attempt: int, rng: random.Random, retry_after: float | None = None,
+                 elapsed: float | None = None) -> float:
+        """Seconds to wait before poll number ``attempt`` (0-based) after the previous one.
+
+        Growing geometrically, but never past ``proportion`` of ``elapsed``
+        (when given): a task noticed at most 25 % late, not one long interval
+        late, with the number of polls still logarithmic in the task's length.
+        """
         if retry_after is not None and retry_after > 0:
             return retry_after
         base = min(self.maximum, self.first * (self.growth**attempt))
+        if elapsed is not None:
+            base = min(base, max(self.first, self.proportion * elapsed))
         return max(0.0, base * (1.0 + rng.uniform(-self.jitter, self.jitter)))
 
 

@@ -82,14 +82,17 @@ async def wait_for_task(
     last = None
     last_pending = start
     last_error: BackendError | None = None
-    estimate = durations.estimate(model) if durations is not None else None
     while True:
+        # read every time: tasks of the same model finishing meanwhile teach us
+        estimate = durations.estimate(model) if durations is not None else None
         elapsed = clock() - start
         if retry_after is None and estimate is not None and elapsed < estimate:
-            delay = estimate - elapsed
-            attempt = 0
+            delay = estimate - elapsed  # sleep through the typical duration in one go
+        elif retry_after is None and estimate is not None and elapsed < 2 * estimate:
+            # just past the typical finish: look often (a twentieth of it, never above `first`)
+            delay = max(0.05, min(schedule.first, 0.05 * estimate))
         else:
-            delay = schedule.interval(attempt, rng, retry_after)
+            delay = schedule.interval(attempt, rng, retry_after, elapsed)
             attempt += 1
         await sleep(delay)
         retry_after = None

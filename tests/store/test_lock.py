@@ -193,3 +193,40 @@ def test_an_unchanged_lock_is_not_rewritten(tmp_path: Path) -> None:
     os.utime(path, ns=(1, 1))
     write_lock(path, lock)
     assert path.stat().st_mtime_ns == 1
+
+
+# -- the fast (libyaml) emitter is used only where it writes the same text ----------
+
+_BREAKS = set("\x85\u2028\u2029")
+_bmp = st.characters(min_codepoint=0x09, max_codepoint=0xFFFF, blacklist_categories=("Cs",)).filter(
+    lambda c: c not in _BREAKS)
+_text = st.text(alphabet=_bmp, max_size=30)
+_keys = st.from_regex(r"\A[A-Za-z0-9_.:=,@+-]{1,20}\Z")
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(10**12), 10**12),
+                     st.floats(allow_nan=False, allow_infinity=False), _text)
+_values = st.recursive(_scalars, lambda i: st.one_of(st.lists(i, max_size=4), st.dictionaries(_keys, i, max_size=4)),
+                       max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_keys, _values, max_size=5))
+def test_libyaml_writes_the_same_text_wherever_the_lock_uses_it(data: dict) -> None:
+    import yaml
+
+    from omniflow.store.lock import _dumper, _fast_dumper, _libyaml_safe
+
+    fast = _fast_dumper()
+    if fast is None:
+        pytest.skip("PyYAML without libyaml")
+    assert _libyaml_safe(data)
+    kw = dict(sort_keys=True, allow_unicode=True, default_flow_style=False, width=1 << 20, indent=2)
+    assert yaml.dump(data, Dumper=fast, **kw) == yaml.dump(data, Dumper=_dumper(), **kw)
+
+
+def test_data_libyaml_would_write_differently_takes_the_python_emitter() -> None:
+    from omniflow.store.lock import _libyaml_safe
+
+    assert not _libyaml_safe({"prompt": "sunrise \U0001F305"})  # beyond U+FFFF
+    assert not _libyaml_safe({"\r": None})  # a key that needs quoting
+    assert not _libyaml_safe({"p": "line\u2028break"})
+    assert _libyaml_safe({"prompt": "一个女孩在海边回头微笑\n", "seconds": "5"})
