@@ -20,9 +20,11 @@ Time is injected (``clock``, ``sleep``), so tests never wait for real.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +176,10 @@ class Executor:
 
     async def run(self) -> dict[str, Outcome]:
         self.reporter.start()
+        loop = asyncio.get_running_loop()
+        # file work (hashing, fsync, copies, probing) for many steps at once
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="omniflow-io"))
+        self._journal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="omniflow-journal")
         try:
             resumed = self._resumable()
             orphans = [row for key, row in resumed.items() if key not in self.units or self.outcomes[key].state == CACHED]
@@ -188,6 +194,7 @@ class Executor:
         finally:
             self._finish_lock()
             self.reporter.stop()
+            self._journal_thread.shutdown(wait=True)
         return self.outcomes
 
     def interrupt(self) -> None:
@@ -248,9 +255,10 @@ class Executor:
             finally:
                 self._lock_writing = False
 
-    @staticmethod
-    async def _j(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+    async def _j(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A journal write, on the journal's own thread: in order, never queued behind file copies."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._journal_thread, functools.partial(fn, *args, **kwargs))
 
     # -- one unit ---------------------------------------------------------------
 
