@@ -62,6 +62,7 @@ def serve(
             public_url=public_url,
             proxy_long_side=proxy_size,
             fps=fps,
+            prerender=True,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

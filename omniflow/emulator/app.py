@@ -170,6 +170,16 @@ async def _submit(request: Request, user: str, kind: str, accepted: Accepted, *,
         remixed_from=remixed_from,
         instant=instant,
     )
+    if state.config.prerender and task.outcome == "success":
+        # a real service has the file ready when the task completes; render
+        # now, in the background, so downloads do not all queue for the CPU
+        import asyncio
+
+        from omniflow.emulator import outputs
+
+        background = asyncio.get_running_loop().create_task(outputs.render(state, task))
+        state.background.add(background)
+        background.add_done_callback(state.background.discard)
     if fault == "create_drop":
         return DroppedResponse()
     bad = badserver.create_response(fault or "", task.id)

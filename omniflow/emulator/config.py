@@ -191,6 +191,7 @@ class EmulatorConfig:
     not_start_status: str = "queued"  # public status of NOT_START ("unknown" in old builds)
     slow_download_seconds: float = 20.0  # how long a download_slow fault stretches a download
     max_upload_bytes: int = 64 * 1024 * 1024
+    prerender: bool = False  # render outputs in the background at create time (the served emulator does)
     stall_seconds: float = 3600.0  # download_stall: REAL seconds (a stalled peer ignores emulator time)
     marker_faults: bool = True  # "[[fault:NAME]]" in a request's prompt forces that fault (badserver.py)
 

@@ -70,6 +70,7 @@ class EmulatorState:
         self.downloads: Counter[str] = Counter()
         self.url_faults: dict[str, str] = {}  # task id -> task_no_url | task_file_url | task_evil_url
         self.rendered: OrderedDict[str, bytes] = OrderedDict()
+        self.background: set[Any] = set()  # prerender tasks (kept referenced until done)
         self._render_locks: dict[str, Any] = {}
         self._render_limiter: Any = None
         self._row = 0

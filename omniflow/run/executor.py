@@ -20,7 +20,6 @@ Time is injected (``clock``, ``sleep``), so tests never wait for real.
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +32,7 @@ from omniflow.errors import BackendError, OmniflowError, UnknownCreateError
 from omniflow.keys import body_digest
 from omniflow.plan import CACHED, TO_RUN, Plan, upstream_keys
 from omniflow.run.inputs import Inputs
+from omniflow.run.journaling import JournalWriter
 from omniflow.run.outputs import LockWriter, materialize_all, record
 from omniflow.run.policy import PollSchedule, RetryPolicy
 from omniflow.run.polling import Durations, GaveUp, QueryRefused, TaskLost, wait_for_task
@@ -145,6 +145,7 @@ class Executor:
         self.inputs = Inputs(cache, backend)
         self._inflight: set[asyncio.Future[Any]] = set()
         self.durations = Durations()
+        self._answered: dict[str, float] = {}
         self._lock_writing = False
         self._build_units()
 
@@ -179,7 +180,7 @@ class Executor:
         loop = asyncio.get_running_loop()
         # file work (hashing, fsync, copies, probing) for many steps at once
         loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="omniflow-io"))
-        self._journal_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="omniflow-journal")
+        self._journal_writer = JournalWriter(self.journal)
         try:
             resumed = self._resumable()
             orphans = [row for key, row in resumed.items() if key not in self.units or self.outcomes[key].state == CACHED]
@@ -194,7 +195,7 @@ class Executor:
         finally:
             self._finish_lock()
             self.reporter.stop()
-            self._journal_thread.shutdown(wait=True)
+            self._journal_writer.close()
         return self.outcomes
 
     def interrupt(self) -> None:
@@ -256,9 +257,8 @@ class Executor:
                 self._lock_writing = False
 
     async def _j(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """A journal write, on the journal's own thread: in order, never queued behind file copies."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._journal_thread, functools.partial(fn, *args, **kwargs))
+        """A journal write: committed (group commit) before this returns."""
+        return await self._journal_writer.call(fn, *args, **kwargs)
 
     # -- one unit ---------------------------------------------------------------
 
@@ -408,6 +408,7 @@ class Executor:
                 await self._j(self.journal.finish, row_id, "failed", str(exc))
                 self._fail(key, f"create refused: {exc}")
                 return None
+            self._answered[key] = self.clock()  # the task exists from here: polling times count from it
             await self._j(self.journal.submitted, row_id, task_id)
             return task_id
 
@@ -428,7 +429,7 @@ class Executor:
             return await wait_for_task(
                 self.backend, kind, task_id, schedule=self.poll, rng=self.rng, clock=self.clock, sleep=self.sleep,
                 deadline=self.deadline, durations=self.durations if fresh else None, model=model,
-                on_progress=progress)
+                on_progress=progress, since=self._answered.get(key) if fresh else None)
         except QueryRefused as exc:
             await self._j(self.journal.update, row_id, "running", error=str(exc))
             self._fail(key, f"cannot query task: {exc}", task_id)

@@ -70,13 +70,14 @@ async def wait_for_task(
     durations: Durations | None = None,
     model: str | None = None,
     on_progress: Callable[[Any], Awaitable[None]] | None = None,
+    since: float | None = None,
 ) -> Any:
     """Poll until the task is completed or failed and return its state.
 
     Raises TaskLost, QueryRefused or GaveUp. ``durations`` (for fresh tasks
     only) both shapes the first wait and learns from this task.
     """
-    start = clock()
+    start = since if since is not None else clock()  # when the create answered, if known
     attempt = 0
     retry_after: float | None = None
     last = None
