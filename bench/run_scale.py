@@ -28,7 +28,7 @@ from pathlib import Path
 def serve(latency: float) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "omniflow", "emulator", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--speed", "1", "--latency", str(latency), "--tick", "0.05", "--proxy-size", "64", "--fps", "1"],
+         "--speed", "1", "--latency", str(latency), "--tick", "0.05", "--proxy-size", "64", "--fps", "1", "--prerender"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     assert proc.stdout is not None

@@ -27,6 +27,9 @@ def emulator() -> None:
 @click.option("--public-url", default=None, help="Origin for handed-out URLs (default: the one the client used).")
 @click.option("--proxy-size", type=int, default=None, help="Long side of proxy renders in pixels [default: 320].")
 @click.option("--fps", type=int, default=None, help="Frames per second of rendered videos [default: 4].")
+@click.option("--prerender", is_flag=True,
+              help="Render each output in the background when its task is created (as a real service has it "
+                   "ready at completion), instead of on first download.")
 @handles_errors
 def serve(
     host: str,
@@ -43,6 +46,7 @@ def serve(
     public_url: str | None,
     proxy_size: int | None,
     fps: int | None,
+    prerender: bool,
 ) -> None:
     """Serve the emulator on HTTP; point any client at the printed URL."""
     from omniflow.emulator.config import EmulatorConfig, parse_faults, parse_keys
@@ -62,7 +66,7 @@ def serve(
             public_url=public_url,
             proxy_long_side=proxy_size,
             fps=fps,
-            prerender=True,
+            prerender=prerender or None,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
