@@ -8,7 +8,13 @@ its state across runs (like a real server), so tests can count what was sent.
 from __future__ import annotations
 
 import io
+import json
+import re
+import subprocess
+import sys
 import textwrap
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +36,11 @@ class Emulator:
         self.app = create_app(EmulatorConfig(clock=self.clock, sleep=self.clock.sleep, seed=seed,
                                              faults=faults or FaultRates(), **config))
 
-    def backend(self, publisher: Any = None) -> OmniRoutersClient:
+    def backend(self, publisher: Any = None, **client: Any) -> OmniRoutersClient:
         return OmniRoutersClient(
             EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=httpx.ASGITransport(app=self.app),
             poll_interval=(2.0, 15.0), backoff=(0.5, 5.0), sleep=self.clock.sleep, clock=self.clock,
-            publisher=publisher,
+            publisher=publisher, **client,
         )
 
     def stats(self) -> dict[str, Any]:
@@ -67,9 +73,9 @@ class Project:
         return load(self.path(name), set=sets or None, backend="emulator")
 
     def run_on(self, emulator: Emulator, name: str | Path, *, sets: dict[str, str] | None = None,
-               publisher: Any = None, **kw: Any) -> RunResult:
+               publisher: Any = None, backend: Any = None, **kw: Any) -> RunResult:
         pipeline = load(self.path(name), set=sets, backend="emulator")
-        return run_pipeline(pipeline, backend=emulator.backend(publisher), clock=emulator.clock,
+        return run_pipeline(pipeline, backend=backend or emulator.backend(publisher), clock=emulator.clock,
                             sleep=emulator.clock.sleep, reporter=PlainReporter(self.log), **kw)
 
     def cache(self) -> Any:
@@ -87,8 +93,8 @@ class Harness(Project):
         self.clock = self.emulator.clock
         self.app = self.emulator.app
 
-    def backend(self) -> OmniRoutersClient:
-        return self.emulator.backend()
+    def backend(self, **client: Any) -> OmniRoutersClient:
+        return self.emulator.backend(**client)
 
     def run(self, name: str | Path, **kw: Any) -> RunResult:
         return self.run_on(self.emulator, name, **kw)
@@ -98,3 +104,37 @@ class Harness(Project):
 
     def creates(self) -> int:
         return self.emulator.creates()
+
+
+class ServedEmulator:
+    """``omniflow emulator serve`` in a subprocess on 127.0.0.1 (a free port)."""
+
+    def __init__(self, proc: subprocess.Popen[str], url: str):
+        self.proc, self.url = proc, url
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/_emulator/stats", timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def serve(*args: str) -> ServedEmulator:
+    """Start a served emulator and read the URL it prints."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omniflow", "emulator", "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 30
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        if m:
+            return ServedEmulator(proc, m.group(1))
+    proc.kill()
+    raise RuntimeError("the emulator did not start")

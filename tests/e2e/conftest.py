@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import ServedEmulator, serve
 
-class ServedEmulator:
-    def __init__(self, proc: subprocess.Popen[str], url: str):
-        self.proc = proc
-        self.url = url
-
-    def stats(self) -> dict:
-        with urllib.request.urlopen(self.url + "/_emulator/stats", timeout=10) as r:
-            return json.loads(r.read())
-
-
-def serve(*args: str) -> ServedEmulator:
-    """Start `omniflow emulator serve --port 0` and read the URL it prints."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "omniflow", "emulator", "serve", "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.monotonic() + 30
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
-        if m:
-            return ServedEmulator(proc, m.group(1))
-    proc.kill()
-    raise RuntimeError("the emulator did not start")
+__all__ = ["ServedEmulator", "serve", "omniflow_env", "start_run"]
 
 
 @pytest.fixture

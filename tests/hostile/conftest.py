@@ -3,30 +3,19 @@ a served emulator for what needs TCP, and a guard that no test reaches the netwo
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import re
 import socket
-import subprocess
-import sys
-import textwrap
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
-from omniflow.backends import EMULATOR_BASE_URL, EMULATOR_KEY
-from omniflow.backends.omnirouters import OmniRoutersClient
-from omniflow.emulator import EmulatorConfig, FakeClock, FaultRates, create_app
-from omniflow.language import load
-from omniflow.run import RunResult, run_pipeline
-from omniflow.run.reporter import PlainReporter
+from tests import support
+from tests.support import ServedEmulator, serve
+
+__all__ = ["Harness", "ServedEmulator", "serve"]
 
 # OMNIFLOW_FUZZ=long: a fuzzing session of many more examples (minutes, not seconds).
 settings.register_profile("hostile-quick", max_examples=60, deadline=None, derandomize=True,
@@ -52,74 +41,22 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, *a))  # type: ignore[arg-type]
 
 
-class Harness:
-    """One emulator (state kept across runs, like a real server) and a project folder."""
+class Harness(support.Harness):
+    """The shared harness with small renders (hostile tests make many steps)."""
 
     def __init__(self, root: Path, **config: Any):
-        self.root = root
-        self.clock = FakeClock()
-        faults = config.pop("faults", None)
-        self.app = create_app(EmulatorConfig(clock=self.clock, sleep=self.clock.sleep, seed=config.pop("seed", 7),
-                                             faults=faults or FaultRates(), fps=config.pop("fps", 2),
-                                             proxy_long_side=config.pop("proxy_long_side", 96), **config))
-        self.log = io.StringIO()
-
-    def write(self, name: str, text: str) -> Path:
-        path = self.root / "pipelines" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-        return path
-
-    def backend(self, **kw: Any) -> OmniRoutersClient:
-        return OmniRoutersClient(
-            EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=httpx.ASGITransport(app=self.app),
-            poll_interval=(2.0, 15.0), backoff=(0.5, 5.0), sleep=self.clock.sleep, clock=self.clock, **kw,
-        )
-
-    def run(self, path: Path, *, sets: dict[str, str] | None = None, backend: Any = None, **kw: Any) -> RunResult:
-        pipeline = load(path, set=sets, backend="emulator")
-        return run_pipeline(pipeline, backend=backend or self.backend(), clock=self.clock, sleep=self.clock.sleep,
-                            reporter=PlainReporter(self.log), **kw)
-
-    def stats(self) -> dict[str, Any]:
-        return self.app.state.emulator.stats()
+        config.setdefault("fps", 2)
+        config.setdefault("proxy_long_side", 96)
+        super().__init__(root, **config)
 
 
 @pytest.fixture
 def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
-    (tmp_path / ".omniflow").mkdir()
     monkeypatch.chdir(tmp_path)
     return Harness(tmp_path)
 
 
 # --- a served emulator (subprocess), for TCP-only faults and the secrets test ---------
-
-
-class ServedEmulator:
-    def __init__(self, proc: subprocess.Popen[str], url: str):
-        self.proc, self.url = proc, url
-
-    def stats(self) -> dict:
-        with urllib.request.urlopen(self.url + "/_emulator/stats", timeout=10) as r:
-            return json.loads(r.read())
-
-
-def serve(*args: str) -> ServedEmulator:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "omniflow", "emulator", "serve", "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.monotonic() + 30
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"(http://127\.0\.0\.1:\d+)", line)
-        if m:
-            return ServedEmulator(proc, m.group(1))
-    proc.kill()
-    raise RuntimeError("the emulator did not start")
 
 
 @pytest.fixture
