@@ -175,8 +175,6 @@ async def _submit(request: Request, user: str, kind: str, accepted: Accepted, *,
         # now, in the background, so downloads do not all queue for the CPU
         import asyncio
 
-        from omniflow.emulator import outputs
-
         background = asyncio.get_running_loop().create_task(outputs.render(state, task))
         state.background.add(background)
         background.add_done_callback(state.background.discard)
@@ -247,11 +245,16 @@ def _answer(state: EmulatorState, task: Task, fault: str | None, doc: dict[str, 
     return bad if bad is not None else _json(200, doc)
 
 
-async def get_video(request: Request) -> Response:
+def _video_task(request: Request) -> tuple[Task, str | None] | Response:
+    """The caller's video task named in the path (and its query fault), or the error answer."""
     user = _user(request)
     if user is None:
         return _unauthorized(request)
-    found = _lookup(request, user, "video")
+    return _lookup(request, user, "video")
+
+
+async def get_video(request: Request) -> Response:
+    found = _video_task(request)
     if isinstance(found, Response):
         return found
     task, fault = found
@@ -260,10 +263,7 @@ async def get_video(request: Request) -> Response:
 
 
 async def get_wrapper(request: Request) -> Response:
-    user = _user(request)
-    if user is None:
-        return _unauthorized(request)
-    found = _lookup(request, user, "video")
+    found = _video_task(request)
     if isinstance(found, Response):
         return found
     task, fault = found

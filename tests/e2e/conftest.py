@@ -5,24 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support import ServedEmulator, serve
 
 __all__ = ["ServedEmulator", "serve", "omniflow_env", "start_run"]
-
-
-@pytest.fixture
-def served() -> Iterator[ServedEmulator]:
-    emu = serve("--latency", "15", "--tick", "5", "--speed", "30", "--seed", "3")
-    try:
-        yield emu
-    finally:
-        emu.proc.terminate()
-        emu.proc.wait(timeout=10)
 
 
 def omniflow_env(url: str) -> dict[str, str]:

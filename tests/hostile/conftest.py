@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +53,6 @@ class Harness(support.Harness):
 def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
     monkeypatch.chdir(tmp_path)
     return Harness(tmp_path)
-
-
-# --- a served emulator (subprocess), for TCP-only faults and the secrets test ---------
-
-
-@pytest.fixture
-def served() -> Iterator[ServedEmulator]:
-    emu = serve("--latency", "15", "--tick", "5", "--speed", "30", "--seed", "3")
-    try:
-        yield emu
-    finally:
-        emu.proc.terminate()
-        emu.proc.wait(timeout=10)
 
 
 def cache_is_clean(root: Path) -> list[str]:
