@@ -114,7 +114,7 @@ class OmniRoutersClient:
         clock: Callable[[], float] = time.time,
         publisher: Publisher | None = None,
         known_model: Callable[[str], bool] | None = None,
-        max_connections: int = 24,
+        max_connections: int = 8,
     ):
         key = (api_key or "").strip()
         if not key:
@@ -134,17 +134,18 @@ class OmniRoutersClient:
         self._known_model = known_model or _catalogue_knows
         self._emulator = False  # set when a response carries X-Omniflow-Emulator: 1
         self._fresh: set[tuple[str, str]] = set()  # created here, not yet seen by a GET
+        common: dict[str, Any] = dict(transport=transport, timeout=timeout, max_redirects=max_redirects,
+                                      follow_redirects=False, headers={"User-Agent": "omniflow"})
+        # API calls take milliseconds: thousands of tasks in flight share a few
+        # connections (httpcore checks every pooled connection on each request,
+        # so a big pool costs more CPU than it saves). Downloads can take long
+        # and go to other hosts, so they have their own pool and never make a
+        # status poll wait.
         self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=timeout,
-            # API calls take milliseconds; thousands of tasks in flight share a
-            # few connections. httpcore checks every pooled connection on each
-            # request, so a 100-connection pool costs more CPU than it saves.
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            max_redirects=max_redirects,
-            follow_redirects=False,
-            headers={"User-Agent": "omniflow"},
+            **common,
         )
+        self._dl = httpx.AsyncClient(limits=httpx.Limits(max_connections=32, max_keepalive_connections=8), **common)
 
     def __repr__(self) -> str:
         return f"OmniRoutersClient(kind={self.kind!r}, base_url={self.base_url!r}, api_key='***')"
@@ -156,6 +157,7 @@ class OmniRoutersClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._dl.aclose()
 
     async def find_tasks(self, body_digest: str) -> list[str] | None:
         """Ids of the tasks this key made from a body (by canonical-JSON sha256).
@@ -319,7 +321,7 @@ class OmniRoutersClient:
         # the key goes only to the API's own origin, never to a vendor's CDN
         headers = self._auth() if _same_origin(url, self.base_url) else {}
         try:
-            async with self._http.stream("GET", url, headers=headers, follow_redirects=True) as resp:
+            async with self._dl.stream("GET", url, headers=headers, follow_redirects=True) as resp:
                 self._seen(resp, "GET", display_url(url))
                 if resp.status_code != 200:
                     content = await _read_some(resp, 65536)
