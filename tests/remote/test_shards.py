@@ -105,3 +105,12 @@ def test_two_shards_sharing_a_remote_create_each_distinct_step_once(tmp_path: Pa
     fresh = Emulator()
     assert third.run("sweep.yaml", fresh).exit_code == 0
     assert fresh.creates() == 0
+    # ... and its report shows the whole sweep, every cell done
+    from omniflow.report import build_report
+
+    built = build_report(third.load("sweep.yaml"), tmp_path / "third-report", sheets=False)
+    cells = [c for row in built.data.rows for c in row.cells]
+    assert len(built.data.rows) == len(third.load("sweep.yaml").variants)
+    assert cells and all(c.status == "done" for c in cells), {c.status for c in cells}
+    html = built.index.read_text(encoding="utf-8")
+    assert html.count("<video") >= len(built.data.rows)
