@@ -114,3 +114,24 @@ def test_two_shards_sharing_a_remote_create_each_distinct_step_once(tmp_path: Pa
     assert cells and all(c.status == "done" for c in cells), {c.status for c in cells}
     html = built.index.read_text(encoding="utf-8")
     assert html.count("<video") >= len(built.data.rows)
+
+
+def test_run_with_a_shard_fetches_and_pushes_by_itself(tmp_path: Path, remote_config: str) -> None:
+    """What `omniflow run --shard i/n` does with a remote configured: no explicit prefetch or push."""
+    emulator = Emulator()
+    origin = Project(tmp_path / "origin", remote_config)
+    origin.write("sweep.yaml", SWEEP)
+    distinct = set(pipeline_keys(origin.load("sweep.yaml").variants))
+    for i in (1, 2):
+        machine = origin.copy_to(tmp_path / f"m{i}")
+        pipeline = machine.load("sweep.yaml")
+        result = machine.run("sweep.yaml", emulator, shard_targets=select_shard(pipeline, i, 2), push=True)
+        assert result.exit_code == 0, machine.log.getvalue()
+        assert "pushed" in machine.log.getvalue()
+    assert emulator.creates() == len(distinct)  # shard 2 fetched shard 1's shared keyframes
+    assert set(emulator.stats()["create_bodies"].values()) == {1}
+    third = origin.copy_to(tmp_path / "m3")
+    fresh = Emulator()
+    again = third.run("sweep.yaml", fresh)
+    assert again.exit_code == 0 and again.count("completed") == 0 and fresh.creates() == 0
+    assert f"fetched {len(distinct)} output(s) from the remote" in third.log.getvalue()
