@@ -67,6 +67,14 @@ class Renderer:
             deps = self.analysis.deps[sid]
             if deps.bad:
                 steps_ctx[sid] = {"url": keys.upstream_ref(_ERROR_KEY)}
+                if step.kind.remote:
+                    # not emitted, but its other fields are still checked (every error
+                    # at once); what the broken references themselves cause is not repeated
+                    scratch: list[Found] = []
+                    self._step(step, variant, ctx, by_key, scratch)
+                    bad = {p.path for p in self.analysis.problems if p.path.startswith(f"steps.{sid}.")}
+                    found += [f for f in scratch if not any(
+                        f.path == b or f.path.startswith((b + ".", b + "[")) for b in bad)]
                 continue
             rs = self._step(step, variant, ctx, by_key, found)
             steps_ctx[sid] = {"url": keys.upstream_ref(rs.key)}

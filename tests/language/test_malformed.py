@@ -101,3 +101,19 @@ def test_the_language_layer_never_imports_httpx_or_media_libraries():
 
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_step_with_a_broken_reference_still_has_its_other_fields_checked(run_cli, write):
+    text = (
+        "omniflow: 1\nname: t\nsteps:\n"
+        "  shot:\n    model: Veo-3.1-1080p\n    prompt: a boat\n    seconds: 7\n"
+        "    images: ['{{ steps.kye.url }}']\n"
+    )
+    result = run_cli("validate", write(text))
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("p.yaml:")]
+    # the seconds error, and the reference error once: nothing derived from the broken reference
+    assert errors == [
+        "p.yaml:7:14: steps.shot.seconds: seconds must be one of: 4, 6, 8 for Veo-3.1-1080p",
+        "p.yaml:8:14: steps.shot.images[0]: unknown step 'kye'",
+    ]
