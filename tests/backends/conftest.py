@@ -5,6 +5,7 @@ a sleep that records instead of waiting, and a uvicorn runner for TCP cases."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import threading
 import time
@@ -17,7 +18,8 @@ import pytest
 
 from omniflow.backends.omnirouters import OmniRoutersClient
 
-FAKE_KEY = "sk-TESTKEYdoNotLeak0123456789abcdefghijklmnopqrstuvwx"
+# made up per test session (never a committed key-shaped string), recognisable in any leak
+FAKE_KEY = "sk-fakekey" + secrets.token_hex(8)
 
 
 @dataclass

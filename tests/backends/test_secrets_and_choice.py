@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from omniflow.backends import choose_backend, make_backend
 from omniflow.backends.omnirouters import OmniRoutersClient
 from omniflow.errors import BackendError, UsageError
+from tests.backends.conftest import FAKE_KEY
 
 TASK = "task_" + "c" * 32
 
@@ -78,14 +79,14 @@ def test_choose_backend_order_is_flag_env_key_then_emulator():
 def test_make_backend_for_the_real_api_reads_the_environment():
     with pytest.raises(UsageError, match="OMNIROUTERS_API_KEY"):
         make_backend("omnirouters", env={})
-    client = make_backend("omnirouters", env={"OMNIROUTERS_API_KEY": "sk-abcdefgh12345678", "OMNIROUTERS_BASE_URL": "https://gw.test/v1/"})
+    client = make_backend("omnirouters", env={"OMNIROUTERS_API_KEY": FAKE_KEY, "OMNIROUTERS_BASE_URL": "https://gw.test/v1/"})
     try:
         assert isinstance(client, OmniRoutersClient)
         assert (client.kind, client.base_url, client.poll_interval) == ("omnirouters", "https://gw.test", (2.0, 15.0))
         assert "abcdefgh12345678" not in repr(client)
     finally:
         asyncio.run(client.aclose())
-    default = make_backend("omnirouters", env={"OMNIROUTERS_API_KEY": "sk-abcdefgh12345678"})
+    default = make_backend("omnirouters", env={"OMNIROUTERS_API_KEY": FAKE_KEY})
     assert default.base_url == "https://omnirouters.com"
     asyncio.run(default.aclose())
     with pytest.raises(UsageError, match="unknown backend"):

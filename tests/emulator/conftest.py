@@ -14,7 +14,7 @@ import pytest
 
 from omniflow.emulator import EmulatorConfig, FakeClock, create_app
 
-KEY = "sk-testkey0123456789"
+KEY = "sk-emulatortest"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 # Tick and latency long enough that real time passing during a TCP test never moves a task.
 TICK, LATENCY = 600.0, 1800.0

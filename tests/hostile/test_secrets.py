@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from omniflow.run.reporter import PlainReporter
 
 from .conftest import ServedEmulator, omniflow_env
 
-KEY = "sk-h0stileFAKEkey7c0ffee"  # the emulator's key is the part before any '-': one word
+# made up per test session, one word (the emulator's key is the part before any '-')
+KEY = "sk-hostilefakekey" + secrets.token_hex(6)
 BODY = KEY[3:]
 PIPELINE = """\
 omniflow: 1
