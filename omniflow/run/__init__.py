@@ -26,17 +26,10 @@ from omniflow.errors import (
 )
 from omniflow.language.model import Pipeline
 from omniflow.plan import BLOCKED, TO_RUN, Plan, make_plan, unknown_keys
-from omniflow.run.executor import (
-    COMPLETED,
-    FAILED,
-    INTERRUPTED,
-    SKIPPED,
-    UNKNOWN,
-    Executor,
-    Outcome,
-)
+from omniflow.run.executor import Executor
 from omniflow.run.policy import PollSchedule
 from omniflow.run.reporter import Reporter, make_reporter
+from omniflow.run.units import COMPLETED, FAILED, INTERRUPTED, SKIPPED, UNKNOWN, Outcome
 
 
 @dataclass(frozen=True)

@@ -24,74 +24,35 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from omniflow.errors import BackendError, OmniflowError, UnknownCreateError
 from omniflow.keys import body_digest
-from omniflow.plan import CACHED, TO_RUN, Plan, upstream_keys
+from omniflow.plan import CACHED, Plan
 from omniflow.run.inputs import Inputs
 from omniflow.run.journaling import JournalWriter
 from omniflow.run.outputs import LockWriter, materialize_all, record
 from omniflow.run.policy import PollSchedule, RetryPolicy
 from omniflow.run.polling import Durations, GaveUp, QueryRefused, TaskLost, wait_for_task
 from omniflow.run.reporter import Reporter
+from omniflow.run.units import (
+    BLOCKED,
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    REMOTE_KINDS,
+    SKIPPED,
+    UNKNOWN,
+    Outcome,
+    Slot,
+    Unit,
+    build_units,
+)
+from omniflow.store._atomic import utc_iso
 from omniflow.store.cache import Cache, Entry
 from omniflow.store.journal import Journal
 from omniflow.store.lock import LockStep
-
-REMOTE_KINDS = ("video", "image")
-
-# outcome states
-COMPLETED = "completed"
-FAILED = "failed"
-UNKNOWN = "unknown"
-BLOCKED = "blocked"
-SKIPPED = "skipped"  # not started: the run stopped (failure or Ctrl-C)
-INTERRUPTED = "interrupted"  # submitted, still running remotely when Ctrl-C came
-
-
-class _Slot:
-    """A place among the tasks in flight (global -j and per-model limits); released once."""
-
-    def __init__(self, semaphores: list[asyncio.Semaphore]):
-        self._sems = semaphores
-        self._held = False
-
-    async def acquire(self) -> None:
-        for sem in self._sems:
-            await sem.acquire()
-        self._held = True
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            for sem in self._sems:
-                sem.release()
-
-
-@dataclass
-class Outcome:
-    state: str
-    reason: str = ""
-    task_id: str | None = None
-    generated_seconds: float = 0.0
-
-
-@dataclass
-class Unit:
-    """One distinct step key: the step, where it appears, and what it waits for."""
-
-    key: str
-    step: Any  # RenderedStep (of the first variant that has it)
-    places: list[tuple[str, str]] = field(default_factory=list)  # (variant, step id)
-    deps: set[str] = field(default_factory=set)  # keys
-    data_deps: list[str] = field(default_factory=list)  # upstream keys in the request
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class Executor:
@@ -152,20 +113,7 @@ class Executor:
     # -- set-up -----------------------------------------------------------------
 
     def _build_units(self) -> None:
-        for variant in self.plan.variants:
-            keys_by_id = {ps.step.id: ps.step.key for ps in variant.steps}
-            for ps in variant.steps:
-                step = ps.step
-                unit = self.units.get(step.key)
-                if unit is None:
-                    unit = Unit(step.key, step, data_deps=upstream_keys(step))
-                    unit.deps.update(unit.data_deps)
-                    self.units[step.key] = unit
-                    self.outcomes[step.key] = Outcome(CACHED) if ps.state == CACHED else Outcome("pending")
-                    if ps.state not in (CACHED, TO_RUN):
-                        self.outcomes[step.key] = Outcome(BLOCKED, ps.reasons[0] if ps.reasons else "blocked")
-                unit.places.append((variant.name, step.id))
-                unit.deps.update(keys_by_id[n] for n in step.needs if n in keys_by_id)
+        self.units, self.outcomes = build_units(self.plan)
         for key, unit in self.units.items():
             self.events[key] = asyncio.Event()
             label = unit.step.id if not unit.step.variant else f"{unit.step.id}@{unit.step.variant}"
@@ -321,7 +269,7 @@ class Executor:
 
     async def _remote(self, unit: Unit, resumed: Any) -> None:
         step, key = unit.step, unit.key
-        slot = _Slot(self._semaphores(step.model))
+        slot = Slot(self._semaphores(step.model))
         await slot.acquire()
         try:
             if resumed is not None:
@@ -374,7 +322,7 @@ class Executor:
         return bool(getattr(self.backend, "forgets_tasks", False))
 
     async def _finish_remote(self, unit: Unit, row_id: int, task_id: str, state: Any, body: Mapping[str, Any],
-                             submitted_at: float, slot: _Slot | None = None) -> None:
+                             submitted_at: float, slot: Slot | None = None) -> None:
         key, step = unit.key, unit.step
         if state is None:
             return
@@ -438,7 +386,7 @@ class Executor:
         return None
 
     async def _download(self, unit: Unit, task_id: str, state: Any, body: Mapping[str, Any], submitted_at: float,
-                        slot: _Slot | None = None) -> Entry:
+                        slot: Slot | None = None) -> Entry:
         step = unit.step
         self.reporter.update(unit.key, "downloading", task_id=task_id)
         dl = await self.backend.download(step.kind, task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
@@ -454,8 +402,8 @@ class Executor:
             model=step.model,
             request=self.inputs.for_lock(body),
             backend=self.pipeline.backend,
-            submitted_at=_iso(submitted_at),
-            completed_at=_iso(self.clock()),
+            submitted_at=utc_iso(submitted_at),
+            completed_at=utc_iso(self.clock()),
             generated_seconds=step.seconds,
         )
         return entry
@@ -481,7 +429,7 @@ class Executor:
         entry = Entry(
             key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps), task_id=None,
             model=None, request=dict(step.request), backend=self.pipeline.backend,
-            submitted_at=_iso(started), completed_at=_iso(self.clock()), generated_seconds=None,
+            submitted_at=utc_iso(started), completed_at=utc_iso(self.clock()), generated_seconds=None,
         )
         await self._record(entry, unit.places)
         self._set(key, COMPLETED)
@@ -508,7 +456,7 @@ class Executor:
                 info = await asyncio.to_thread(self.inputs.store, dl.path)
                 self.cache.put_entry(Entry(key=row.key, kind=row.kind, outputs=(info,), task_id=row.task_id,
                                            model=row.request.get("model"), request=dict(row.request),
-                                           backend=self.pipeline.backend, completed_at=_iso(self.clock())))
+                                           backend=self.pipeline.backend, completed_at=utc_iso(self.clock())))
             await self._j(self.journal.finish, row.id, "downloaded")
             self.reporter.note(f"collected task {row.task_id} from an earlier run into the cache")
         except asyncio.CancelledError:

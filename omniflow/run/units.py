@@ -1,0 +1,85 @@
+"""The units of a run: one per distinct step key, however many variants share it.
+
+Also the outcome vocabulary and the slot a remote unit holds while its task is
+in flight (``-j`` and per-model limits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from omniflow.plan import CACHED, TO_RUN, Plan, upstream_keys
+
+REMOTE_KINDS = ("video", "image")
+
+# outcome states
+COMPLETED = "completed"
+FAILED = "failed"
+UNKNOWN = "unknown"
+BLOCKED = "blocked"
+SKIPPED = "skipped"  # not started: the run stopped (failure or Ctrl-C)
+INTERRUPTED = "interrupted"  # submitted, still running remotely when Ctrl-C came
+
+
+class Slot:
+    """A place among the tasks in flight (global -j and per-model limits); released once."""
+
+    def __init__(self, semaphores: list[asyncio.Semaphore]):
+        self._sems = semaphores
+        self._held = False
+
+    async def acquire(self) -> None:
+        for sem in self._sems:
+            await sem.acquire()
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            for sem in self._sems:
+                sem.release()
+
+
+@dataclass
+class Outcome:
+    state: str
+    reason: str = ""
+    task_id: str | None = None
+    generated_seconds: float = 0.0
+
+
+@dataclass
+class Unit:
+    """One distinct step key: the step, where it appears, and what it waits for."""
+
+    key: str
+    step: Any  # RenderedStep (of the first variant that has it)
+    places: list[tuple[str, str]] = field(default_factory=list)  # (variant, step id)
+    deps: set[str] = field(default_factory=set)  # keys
+    data_deps: list[str] = field(default_factory=list)  # upstream keys in the request
+
+
+def build_units(plan: Plan) -> tuple[dict[str, Unit], dict[str, Outcome]]:
+    """One unit per distinct key, with every (variant, step) it stands for and what it waits for."""
+    units: dict[str, Unit] = {}
+    outcomes: dict[str, Outcome] = {}
+    for variant in plan.variants:
+        keys_by_id = {ps.step.id: ps.step.key for ps in variant.steps}
+        for ps in variant.steps:
+            step = ps.step
+            unit = units.get(step.key)
+            if unit is None:
+                unit = Unit(step.key, step, data_deps=upstream_keys(step))
+                unit.deps.update(unit.data_deps)
+                units[step.key] = unit
+                if ps.state == CACHED:
+                    outcomes[step.key] = Outcome(CACHED)
+                elif ps.state == TO_RUN:
+                    outcomes[step.key] = Outcome("pending")
+                else:
+                    outcomes[step.key] = Outcome(BLOCKED, ps.reasons[0] if ps.reasons else "blocked")
+            unit.places.append((variant.name, step.id))
+            unit.deps.update(keys_by_id[n] for n in step.needs if n in keys_by_id)
+    return units, outcomes
