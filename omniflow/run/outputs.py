@@ -28,35 +28,36 @@ def output_path(root: Path, pipeline: str, variant: str, step: str, ext: str) ->
 
 
 def materialize(cache: Cache, entry: Entry, dest_no_ext: Path) -> list[Path]:
-    """Copy the entry's objects to ``dest`` (+ext) unless an identical file is there."""
+    """Copy the entry's objects to ``dest`` (+ext) unless the copy made earlier is still there.
+
+    A copy carries its object's mtime, so "same size and mtime" recognises an
+    untouched copy without re-hashing every output on every run; a file edited
+    or replaced by hand has another mtime and is copied again.
+    """
     written = []
     for i, obj in enumerate(entry.outputs):
         suffix = "" if i == 0 else f"-{i + 1}"
         dest = dest_no_ext.with_name(dest_no_ext.name + suffix + obj.ext)
         src = cache.object_path(obj.sha256)
-        if dest.is_file() and dest.stat().st_size == obj.bytes and _same(dest, obj.sha256):
+        src_stat = src.stat()
+        try:
+            here = dest.stat()
+        except FileNotFoundError:
+            here = None
+        if here is not None and here.st_size == obj.bytes and here.st_mtime_ns == src_stat.st_mtime_ns:
             written.append(dest)
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
         try:
             shutil.copyfile(src, tmp)
+            os.utime(tmp, ns=(src_stat.st_atime_ns, src_stat.st_mtime_ns))
             os.replace(tmp, dest)
         finally:
             if tmp.exists():
                 tmp.unlink()
         written.append(dest)
     return written
-
-
-def _same(path: Path, sha256: str) -> bool:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest() == sha256
 
 
 class LockWriter:

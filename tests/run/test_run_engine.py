@@ -179,3 +179,18 @@ def test_cache_verify_after_run_is_clean(harness: Harness) -> None:
     path = harness.write("chain.yaml", CHAIN)
     harness.run(path)
     assert Cache(harness.root / ".omniflow").verify() == []
+
+
+def test_outputs_are_restored_when_edited_by_hand_and_left_alone_otherwise(harness: Harness) -> None:
+    path = harness.write("chain.yaml", CHAIN)
+    harness.run(path)
+    out = harness.root / "outputs" / "chain"
+    untouched, edited = out / "shot1.mp4", out / "keyframe.png"
+    before = untouched.stat()
+    good = edited.read_bytes()
+    edited.write_bytes(b"scribbled over")
+    result = harness.run(path)
+    assert result.count("cached") == 6 and harness.creates() == 4  # nothing sent again
+    assert edited.read_bytes() == good
+    after = untouched.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten
