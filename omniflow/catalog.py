@@ -26,7 +26,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -93,7 +93,7 @@ class Violation:
 _MODEL_RE = re.compile(r"^(?P<name>[A-Za-z]+)-(?P<version>[^-]+)(?:-(?P<variant>[a-z]+))?-(?P<res>\d+p)$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_text(name: str) -> str:
     """Raw text of a shipped schema, e.g. ``pipeline.schema.json`` or ``models/veo.schema.json``."""
     parts = name.split("/")
@@ -103,12 +103,12 @@ def schema_text(name: str) -> str:
     return node.read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def family_schema(family: str) -> dict[str, Any]:
     return json.loads(schema_text(f"models/{family}.schema.json"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def families() -> tuple[str, ...]:
     """Names of every model family that has a schema."""
     folder = resources.files("omniflow.schemas").joinpath("models")
@@ -116,7 +116,7 @@ def families() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalogue() -> dict[str, Model]:
     models: dict[str, Model] = {}
     for fam in families():
@@ -166,7 +166,7 @@ def suggest_models(model_id: str, kind: str | None = None, n: int = 3) -> list[s
     return [by_lower[c] for c in close]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validators(family: str) -> tuple[Any, Any]:
     from jsonschema import Draft202012Validator
 

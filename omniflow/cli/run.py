@@ -64,12 +64,9 @@ def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_co
     if dry_run:
         from omniflow.cli.plan import render_plan
         from omniflow.plan import plan_pipeline
-        from omniflow.run import resolve_targets
+        from omniflow.run import select_targets
 
-        chosen = resolve_targets(pipeline, targets)
-        if shard_targets is not None:
-            chosen = shard_targets if chosen is None else {
-                v: s & shard_targets[v] for v, s in chosen.items() if v in shard_targets}
+        chosen = select_targets(pipeline, targets, shard_targets)
         click.echo("\n".join(render_plan(plan_pipeline(pipeline, targets=chosen))))
         return
     from omniflow.run import run_pipeline, summarize

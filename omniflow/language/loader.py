@@ -16,6 +16,7 @@ from omniflow.language.structure import Checker, Spec
 from omniflow.language.suggest import did_you_mean
 from omniflow.language.templates import Templates
 from omniflow.language.yamlnodes import parse
+from omniflow.store.root import find_root
 
 
 def load(
@@ -147,12 +148,3 @@ def _apply_set(spec: Spec, overrides: Mapping[str, Any]) -> None:
         else:
             known = sorted(set(spec.vars) | set(spec.dims))
             raise UsageError(f"--set {key}: no variable named {key!r}{did_you_mean(key, known)} (vars: {', '.join(known) or 'none'})")
-
-
-def find_root(start: Path) -> Path:
-    """The folder holding the nearest ``.omniflow`` at or above ``start``, else the working directory."""
-    here = start.resolve()
-    for folder in (here, *here.parents):
-        if (folder / ".omniflow").exists():
-            return folder
-    return Path.cwd()

@@ -93,6 +93,17 @@ def resolve_targets(pipeline: Pipeline, targets: Iterable[str]) -> dict[str, set
     return chosen
 
 
+def select_targets(pipeline: Pipeline, targets: Iterable[str] = (),
+                   shard_targets: Mapping[str, set[str]] | None = None) -> dict[str, set[str]] | None:
+    """What a run covers: the targets (with ancestors), within the shard if there is one; None = all."""
+    chosen = resolve_targets(pipeline, targets)
+    if shard_targets is None:
+        return chosen
+    if chosen is None:
+        return dict(shard_targets)
+    return {v: steps & shard_targets[v] for v, steps in chosen.items() if v in shard_targets}
+
+
 def check_budget(plan: Plan, *, max_cost: float | None, max_seconds: float | None) -> None:
     """Refuse (exit 3) before anything is sent when the plan exceeds a limit."""
     total_seconds = sum(plan.totals.generated_seconds.values())
@@ -136,10 +147,7 @@ def run_pipeline(
     config = config or load_config(root)
     reporter = reporter or make_reporter()
     state = state_dir(root)
-    chosen = resolve_targets(pipeline, targets)
-    if shard_targets is not None:
-        chosen = shard_targets if chosen is None else {
-            v: steps & shard_targets[v] for v, steps in chosen.items() if v in shard_targets}
+    chosen = select_targets(pipeline, targets, shard_targets)
     with project_lock(root):
         cache = Cache(state)
         journal = Journal(state / "journal.sqlite")
@@ -333,4 +341,4 @@ def summarize(result: RunResult) -> list[str]:
     return lines
 
 
-__all__ = ["RunResult", "run_pipeline", "summarize", "check_budget", "resolve_targets", "OmniflowError"]
+__all__ = ["RunResult", "check_budget", "resolve_targets", "run_pipeline", "select_targets", "summarize"]
