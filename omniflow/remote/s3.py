@@ -249,8 +249,8 @@ class RemoteCache:
         )
 
     def _push_one(self, cache: Cache, key: str) -> _KeyPush:
-        entry = cache.get_entry(key)
-        if entry is None or not all(cache.has_object(o.sha256) for o in entry.outputs):
+        entry = cache.complete_entry(key)
+        if entry is None:
             return _KeyPush("missing")
         uploaded = present = size = 0
         # Objects first: an index entry visible remotely must always have its bytes.
@@ -300,8 +300,8 @@ class RemoteCache:
         )
 
     def _pull_one(self, cache: Cache, key: str) -> _KeyPull:
-        local = cache.get_entry(key)
-        if local is not None and all(cache.has_object(o.sha256) for o in local.outputs):
+        local = cache.complete_entry(key)
+        if local is not None:
             return _KeyPull("present")
         try:
             entry = self.get_entry(key)
@@ -320,8 +320,8 @@ class RemoteCache:
         RemoteCorruptError (nothing enters the cache) when the remote copy is bad.
         """
         _check_key(key)
-        local = cache.get_entry(key)
-        if local is not None and all(cache.has_object(o.sha256) for o in local.outputs):
+        local = cache.complete_entry(key)
+        if local is not None:
             return local
         entry = self.get_entry(key)
         if entry is None:

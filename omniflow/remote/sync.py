@@ -30,7 +30,7 @@ def prefetch(remote: RemoteCache, pipeline: Pipeline, cache: Cache,
              targets: Mapping[str, set[str]] | None = None) -> FetchReport:
     """Fetch the selected steps (all, or ``targets``) the remote holds and the cache lacks."""
     keys = pipeline_keys(pipeline.variants, dict(targets) if targets is not None else None)
-    local = [k for k in keys if _complete(cache, k)]
+    local = [k for k in keys if cache.complete_entry(k) is not None]
     todo = [k for k in keys if k not in set(local)]
     present = remote.has_many(todo)
     wanted = [k for k in todo if k in present]
@@ -46,8 +46,3 @@ def prefetch(remote: RemoteCache, pipeline: Pipeline, cache: Cache,
     corrupt = {k: why for k, (state, why) in zip(wanted, results, strict=True) if state == "corrupt"}
     absent = tuple(k for k in todo if k not in fetched and k not in corrupt)
     return FetchReport(fetched, tuple(local), absent, corrupt)
-
-
-def _complete(cache: Cache, key: str) -> bool:
-    entry = cache.get_entry(key)
-    return entry is not None and all(cache.has_object(o.sha256) for o in entry.outputs)

@@ -231,6 +231,13 @@ class Cache:
 
     # -- freshness -----------------------------------------------------------
 
+    def complete_entry(self, key: str) -> Entry | None:
+        """The entry for ``key`` if every object it names is in the store, else None."""
+        entry = self.get_entry(key)
+        if entry is None or not all(self.has_object(o.sha256) for o in entry.outputs):
+            return None
+        return entry
+
     def stale_reason(self, key: str, upstream: Mapping[str, str]) -> str | None:
         """Why ``key`` does not count as cached, or None when it does (design §2)."""
         entry = self.get_entry(key)
