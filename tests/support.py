@@ -27,6 +27,29 @@ from omniflow.language import load
 from omniflow.run import RunResult, run_pipeline
 from omniflow.run.reporter import PlainReporter
 
+# keyframe -> shot1 -> last frame -> shot2, and a concat: five steps, three of them remote
+CHAIN = """
+omniflow: 1
+name: chain
+vars:
+  hero: a lighthouse keeper
+defaults:
+  video: {model: Vidu-q3-turbo-720p, seconds: 2}
+steps:
+  keyframe:
+    kind: image
+    model: Nano-Banana2
+    prompt: "{{ hero }} on a cliff"
+  shot1:
+    prompt: "{{ hero }} turns"
+    images: ["{{ steps.keyframe.url }}"]
+  shot1_end: {kind: frame, from: shot1, at: last}
+  shot2:
+    prompt: "the lamp comes on"
+    images: ["{{ steps.shot1_end.url }}"]
+  cut: {kind: concat, inputs: [shot1, shot2]}
+"""
+
 
 class Emulator:
     """One in-process emulator on a fake clock; ``config`` goes to EmulatorConfig."""

@@ -17,29 +17,9 @@ import pytest
 
 from omniflow.run import RunResult
 from tests import support
-from tests.support import Emulator
+from tests.support import CHAIN, Emulator
 
-CHAIN = """
-omniflow: 1
-name: chain
-vars:
-  hero: a lighthouse keeper
-defaults:
-  video: {model: Vidu-q3-turbo-720p, seconds: 2}
-steps:
-  keyframe:
-    kind: image
-    model: Nano-Banana2
-    prompt: "{{ hero }} on a cliff"
-  shot1:
-    prompt: "{{ hero }} turns"
-    images: ["{{ steps.keyframe.url }}"]
-  shot1_end: {kind: frame, from: shot1, at: last}
-  shot2:
-    prompt: "the lamp comes on"
-    images: ["{{ steps.shot1_end.url }}"]
-  cut: {kind: concat, inputs: [shot1, shot2]}
-"""
+__all__ = ["CHAIN", "SWEEP", "Emulator", "Project"]
 
 # 3 styles x 2 lengths x 2 moods = 12 variants. The keyframe depends on the
 # style only, so each keyframe key is shared by 4 variants (likely across shards).

@@ -6,32 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import CHAIN as SHARED_CHAIN
 from tests.support import Harness
 
 __all__ = ["CHAIN", "Harness", "harness"]
 
-CHAIN = """
-omniflow: 1
-name: chain
-vars:
-  hero: a lighthouse keeper
-defaults:
-  video: {model: Vidu-q3-turbo-720p, seconds: 2}
-steps:
-  keyframe:
-    kind: image
-    model: Nano-Banana2
-    prompt: "{{ hero }} on a cliff"
-  shot1:
-    prompt: "{{ hero }} turns"
-    images: ["{{ steps.keyframe.url }}"]
-  shot1_end: {kind: frame, from: shot1, at: last}
-  shot2:
-    prompt: "the lamp comes on"
-    images: ["{{ steps.shot1_end.url }}"]
-  other:
+# the shared chain plus an independent shot, for failure and --keep-going tests
+CHAIN = SHARED_CHAIN + """  other:
     prompt: "waves at night"
-  cut: {kind: concat, inputs: [shot1, shot2]}
 """
 
 
