@@ -366,11 +366,17 @@ def _totals(plan: Plan, config: Config) -> Totals:
 
 
 def unknown_keys(journal: Any, cache: Any) -> set[str]:
-    """Keys whose newest submission is unknown (or a crashed intent) and that are not cached."""
-    newest: dict[str, Any] = {}
-    for row in journal.all():
-        newest[row.key] = row
-    return {k for k, r in newest.items() if r.state in ("unknown", "intent") and cache.get_entry(k) is None}
+    """Keys whose newest submission is unknown (or a crashed intent) and that are not cached.
+
+    Looks only at the candidate rows, not the whole history: this runs on every plan.
+    """
+    candidates = {r.key for r in journal.unknown()} | {r.key for r in journal.pending() if r.state == "intent"}
+    out = set()
+    for key in candidates:
+        newest = journal.latest(key)
+        if newest is not None and newest.state in ("unknown", "intent") and cache.get_entry(key) is None:
+            out.add(key)
+    return out
 
 
 def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
