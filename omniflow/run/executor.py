@@ -32,7 +32,7 @@ from omniflow.keys import body_digest
 from omniflow.plan import CACHED, Plan
 from omniflow.run.inputs import Inputs
 from omniflow.run.journaling import JournalWriter
-from omniflow.run.outputs import LockWriter, materialize_all, record
+from omniflow.run.outputs import LockWriter, materialize_all
 from omniflow.run.policy import PollSchedule, RetryPolicy
 from omniflow.run.polling import Durations, GaveUp, QueryRefused, TaskLost, wait_for_task
 from omniflow.run.reporter import Reporter
@@ -52,7 +52,6 @@ from omniflow.run.units import (
 from omniflow.store._atomic import utc_iso
 from omniflow.store.cache import Cache, Entry
 from omniflow.store.journal import Journal
-from omniflow.store.lock import LockStep
 
 
 class Executor:
@@ -174,8 +173,8 @@ class Executor:
             if self.outcomes[key].state == CACHED:
                 entry = self.cache.get_entry(key)
                 if entry is not None:
-                    for variant, step in unit.places:
-                        self._set_lock(entry, [(variant, step)])
+                    materialize_all(self.cache, entry, self.root, self.pipeline.name, unit.places)
+                    self.lock.set_entry(entry, unit.places)
         if self.prune_lock and self.stopping is None and self.plan.variants and len(self.plan.variants) == len(self.pipeline.variants):
             keep: dict[str, list[str]] = {}
             for v in self.pipeline.variants:
@@ -183,16 +182,11 @@ class Executor:
             self.lock.prune(keep)
         self.lock.flush()
 
-    def _set_lock(self, entry: Entry, places: list[tuple[str, str]]) -> None:
-        record(cache=self.cache, entry=entry, lock=self.lock, root=self.root, pipeline=self.pipeline.name, places=places)
-
     async def _record(self, entry: Entry, places: list[tuple[str, str]]) -> None:
         """Cache entry, outputs/ files (worker thread: fsync and copies), then the lock (loop)."""
         await asyncio.to_thread(self.cache.put_entry, entry)
         await asyncio.to_thread(materialize_all, self.cache, entry, self.root, self.pipeline.name, places)
-        lock_step = LockStep.from_entry(entry)
-        for variant, step in places:
-            self.lock.set(variant, step, lock_step)
+        self.lock.set_entry(entry, places)
         if self.lock.due() and not self._lock_writing:
             # dump and write in a thread; one writer at a time so an older
             # snapshot never lands after a newer one

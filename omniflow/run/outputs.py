@@ -87,6 +87,12 @@ class LockWriter:
             self.lock = self.lock.with_step(variant, step, lock_step)
             self._dirty = True
 
+    def set_entry(self, entry: Entry, places: list[tuple[str, str]]) -> None:
+        """Every (variant, step) that stands for ``entry`` gets its lock entry."""
+        lock_step = LockStep.from_entry(entry)
+        for variant, step in places:
+            self.set(variant, step, lock_step)
+
     def prune(self, keep: Mapping[str, Collection[str]]) -> None:
         pruned = self.lock.pruned(keep)
         if pruned != self.lock:
@@ -109,10 +115,6 @@ class LockWriter:
         self._cost = time.monotonic() - started
         self._last = self._clock()
 
-    def maybe_flush(self) -> None:
-        if self.due():
-            self.flush()
-
     def flush(self) -> None:
         lock = self.snapshot()
         if lock is not None:
@@ -123,20 +125,3 @@ class LockWriter:
 def materialize_all(cache: Cache, entry: Entry, root: Path, pipeline: str, places: list[tuple[str, str]]) -> None:
     for variant, step in places:
         materialize(cache, entry, output_path(root, pipeline, variant, step, ""))
-
-
-def record(
-    *,
-    cache: Cache,
-    entry: Entry,
-    lock: LockWriter,
-    root: Path,
-    pipeline: str,
-    places: list[tuple[str, str]],
-) -> None:
-    """Set the lock entry and write the outputs/ file of every (variant, step) that uses ``entry``."""
-    lock_step = LockStep.from_entry(entry)
-    for variant, step in places:
-        lock.set(variant, step, lock_step)
-        materialize(cache, entry, output_path(root, pipeline, variant, step, ""))
-    lock.maybe_flush()
