@@ -45,6 +45,7 @@ from omniflow.backends.answers import (
 )
 from omniflow.backends.base import Download, TaskState
 from omniflow.backends.download import save_stream
+from omniflow.backends.lanes import LaneTransport, proxy_configured
 from omniflow.backends.publish import EmulatorPublisher, NoPublisher, Publisher
 from omniflow.errors import BackendError, UnknownCreateError, UsageError
 
@@ -114,7 +115,7 @@ class OmniRoutersClient:
         clock: Callable[[], float] = time.time,
         publisher: Publisher | None = None,
         known_model: Callable[[str], bool] | None = None,
-        max_connections: int = 8,
+        max_connections: int = 32,
     ):
         key = (api_key or "").strip()
         if not key:
@@ -134,18 +135,23 @@ class OmniRoutersClient:
         self._known_model = known_model or _catalogue_knows
         self._emulator = False  # set when a response carries X-Omniflow-Emulator: 1
         self._fresh: set[tuple[str, str]] = set()  # created here, not yet seen by a GET
-        common: dict[str, Any] = dict(transport=transport, timeout=timeout, max_redirects=max_redirects,
-                                      follow_redirects=False, headers={"User-Agent": "omniflow"})
-        # API calls take milliseconds: thousands of tasks in flight share a few
-        # connections (httpcore checks every pooled connection on each request,
-        # so a big pool costs more CPU than it saves). Downloads can take long
-        # and go to other hosts, so they have their own pool and never make a
-        # status poll wait.
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            **common,
-        )
-        self._dl = httpx.AsyncClient(limits=httpx.Limits(max_connections=32, max_keepalive_connections=8), **common)
+        common: dict[str, Any] = dict(timeout=timeout, max_redirects=max_redirects, follow_redirects=False,
+                                      headers={"User-Agent": "omniflow"})
+        # Thousands of tasks in flight share a few keep-alive connections.
+        # Downloads can take long and go to other hosts, so they have their
+        # own connections and never make a status poll wait. Over TCP the
+        # connections are lanes (omniflow/backends/lanes.py: httpx's stock
+        # pool spends more CPU checking its connections than sending); with
+        # a proxy in the environment, httpx's stock pool, which honours it.
+        if transport is not None:
+            self._http = httpx.AsyncClient(transport=transport, **common)
+            self._dl = httpx.AsyncClient(transport=transport, **common)
+        elif proxy_configured():
+            self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=8, max_keepalive_connections=8), **common)
+            self._dl = httpx.AsyncClient(limits=httpx.Limits(max_connections=32, max_keepalive_connections=8), **common)
+        else:
+            self._http = httpx.AsyncClient(transport=LaneTransport(max_connections), **common)
+            self._dl = httpx.AsyncClient(transport=LaneTransport(32), **common)
 
     def __repr__(self) -> str:
         return f"OmniRoutersClient(kind={self.kind!r}, base_url={self.base_url!r}, api_key='***')"
