@@ -61,8 +61,8 @@ async def save_stream(response: Any, kind: str, dest_dir: Path, *, max_bytes: in
                 media_type = _check_type(head, allowed, response, label)
                 digest.update(head)
                 f.write(head)
-            f.flush()
-            os.fsync(f.fileno())
+        # no fsync here, on the event loop: Cache.put_file syncs the file in a
+        # worker thread before the rename that makes it an object
         received = response.num_bytes_downloaded
         if declared is not None and received != declared:
             raise BackendError(

@@ -31,6 +31,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: Path) -> None:
+    """Make a finished file's bytes durable before a rename publishes it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def describe_oserror(exc: OSError) -> str:
     """One line for a person: the reason, without Python's repr noise."""
     return exc.strerror or str(exc)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from omniflow.errors import CacheError
 from omniflow.keys import canonical_json
-from omniflow.store._atomic import describe_oserror, fsync_dir, write_atomic
+from omniflow.store._atomic import describe_oserror, fsync_dir, fsync_file, write_atomic
 from omniflow.store.entries import (  # noqa: F401  (re-exported: the store's public values)
     Entry,
     ObjectInfo,
@@ -117,6 +117,7 @@ class Cache:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(src, 0o444)  # objects are never edited in place
                 try:
+                    fsync_file(src)  # the bytes are on disk before the name is
                     os.replace(src, dest)
                 except OSError as exc:
                     if exc.errno != errno.EXDEV:  # another filesystem: copy instead
