@@ -125,8 +125,9 @@ class Executor:
     async def run(self) -> dict[str, Outcome]:
         self.reporter.start()
         loop = asyncio.get_running_loop()
-        # file work (hashing, fsync, copies, probing) for many steps at once
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=16, thread_name_prefix="omniflow-io"))
+        # file work (hashing, fsync, copies, probing): a few threads, so they leave
+        # the event loop's thread (and the GIL) free for the requests
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=4, thread_name_prefix="omniflow-io"))
         self._journal_writer = JournalWriter(self.journal)
         try:
             resumed = self._resumable()
