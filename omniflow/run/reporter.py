@@ -119,7 +119,9 @@ class RichReporter(Reporter):
     def start(self) -> None:
         from rich.live import Live
 
-        self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=True)
+        # the table is rebuilt at each refresh (4 a second), not at each of the
+        # thousands of events of a big run: building it walks every step
+        self._live = Live(get_renderable=self._table, console=self.console, refresh_per_second=4, transient=True)
         self._live.start()
 
     def emit(self, view: StepView) -> None:
@@ -127,8 +129,6 @@ class RichReporter(Reporter):
             style = {"completed": "green", "cached": "dim", "failed": "red"}.get(view.state, "yellow")
             extra = f" - {view.detail}" if view.detail else ""
             self.console.print(f"[{style}]{view.state:<8}[/] {view.label}{extra}")
-        if self._live is not None:
-            self._live.update(self._table())
 
     def note(self, text: str) -> None:
         self.console.print(text)
