@@ -168,7 +168,7 @@ def _lookup(request: Request, user: str, kind: str) -> tuple[Task, str | None] |
 
 def _answer(state: EmulatorState, task: Task, fault: str | None, doc: dict[str, Any]) -> Response:
     """A task's GET answer, bent by a bad-server fault when one applies."""
-    doc = badserver.shape_urls(state.url_faults.get(task.id), doc, task.origin, task.id)
+    doc = badserver.shape_urls(task.url_fault, doc, task.origin, task.id)
     bad = badserver.query_response(fault, doc)
     return bad if bad is not None else _json(200, doc)
 
@@ -214,7 +214,7 @@ async def get_content(request: Request) -> Response:
     if state.now() > view.finish_time + state.config.url_ttl:
         # The upstream's signed file URL has expired; the gateway relays its refusal.
         return _json(502, bodies.content_error("Upstream service returned status 403", "server_error"))
-    if state.url_faults.get(task.id) == "task_no_url":
+    if task.url_fault == "task_no_url":
         return badserver.no_output()
     fault = state.download_fault(task)
     if fault == "download_502":
@@ -370,10 +370,8 @@ async def find_tasks(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _unauthorized(request)
-    from omniflow.keys import body_digest
-
     digest = request.query_params.get("body_sha256", "")
-    tasks = [t.id for t in _state(request).tasks.values() if t.user == user and body_digest(t.body) == digest]
+    tasks = [t.id for t in _state(request).tasks.values() if t.user == user and t.digest == digest]
     return _json(200, {"tasks": tasks})
 
 

@@ -37,10 +37,9 @@ def marked(body: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(MARKER.findall(json.dumps(body, ensure_ascii=False)))
 
 
-def forced(body: Mapping[str, Any], group: tuple[str, ...]) -> str | None:
-    """The first fault of ``group`` the request's markers force, or None."""
-    names = marked(body)
-    return next((n for n in group if n in names), None)
+def forced(markers: frozenset[str], group: tuple[str, ...]) -> str | None:
+    """The first fault of ``group`` that ``markers`` (see :func:`marked`) force, or None."""
+    return next((n for n in group if n in markers), None)
 
 
 # create ------------------------------------------------------------------

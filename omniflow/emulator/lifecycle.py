@@ -62,6 +62,7 @@ class Task:
     kind: str  # "video" | "image"
     model: str
     body: Mapping[str, Any]
+    digest: str  # keys.body_digest(body): what /_emulator/tasks matches on
     created: float  # emulator seconds
     origin: str  # scheme://host the creating client used, for handed-out URLs
     fate: str  # hex seed for this task's later fault draws
@@ -71,6 +72,8 @@ class Task:
     upstream_id: str
     remixed_from: str | None = None
     instant: bool = False  # a synchronous image: done when made
+    markers: frozenset[str] = frozenset()  # faults its [[fault:NAME]] markers force (badserver.py)
+    url_fault: str | None = None  # task_no_url | task_file_url | task_evil_url: a success with a bad URL
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ and everything it shows is computed from the clock (lifecycle.Schedule).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import string
 import time
@@ -18,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from omniflow import catalog
-from omniflow.emulator.badserver import forced
+from omniflow.emulator.badserver import forced, marked
 from omniflow.emulator.config import (
     CREATE_FAULTS,
     DOWNLOAD_FAULTS,
@@ -68,7 +67,6 @@ class EmulatorState:
         self.faults: Counter[str] = Counter()
         self.queries: Counter[str] = Counter()
         self.downloads: Counter[str] = Counter()
-        self.url_faults: dict[str, str] = {}  # task id -> task_no_url | task_file_url | task_evil_url
         self.rendered: OrderedDict[str, bytes] = OrderedDict()
         self.background: set[Any] = set()  # prerender tasks (kept referenced until done)
         self._render_locks: dict[str, Any] = {}
@@ -127,33 +125,27 @@ class EmulatorState:
         digest = body_digest(body)
         attempt = self.create_attempts[digest]
         self.create_attempts[digest] += 1
-        u = draw(self.config.seed, "create", digest, attempt)
-        fault = self._forced(body, CREATE_FAULTS) or pick(u, self.config.faults.group(CREATE_FAULTS))
+        return digest, self._fault(CREATE_FAULTS, self._markers(body), "create", digest, attempt)
+
+    def _markers(self, body: Mapping[str, Any]) -> frozenset[str]:
+        return marked(body) if self.config.marker_faults else frozenset()
+
+    def _fault(self, group: tuple[str, ...], markers: frozenset[str], *parts: object) -> str | None:
+        """The fault of ``group`` a marker forces, else one drawn by rate from ``parts``; counted."""
+        fault = forced(markers, group) or pick(draw(self.config.seed, *parts), self.config.faults.group(group))
         if fault:
             self.faults[fault] += 1
-        return digest, fault
-
-    def _forced(self, body: Mapping[str, Any], group: tuple[str, ...]) -> str | None:
-        """A fault a ``[[fault:NAME]]`` marker in the request forces (see badserver.py)."""
-        return forced(body, group) if self.config.marker_faults else None
+        return fault
 
     def query_fault(self, task: Task) -> str | None:
         n = self.queries[task.id]
         self.queries[task.id] += 1
-        fault = self._forced(task.body, QUERY_FAULTS) or pick(draw(self.config.seed, task.fate, "query", n), self.config.faults.group(QUERY_FAULTS))
-        if fault:
-            self.faults[fault] += 1
-        return fault
+        return self._fault(QUERY_FAULTS, task.markers, task.fate, "query", n)
 
     def download_fault(self, task: Task) -> str | None:
         n = self.downloads[task.id]
         self.downloads[task.id] += 1
-        fault = self._forced(task.body, DOWNLOAD_FAULTS) or pick(
-            draw(self.config.seed, task.fate, "download", n), self.config.faults.group(DOWNLOAD_FAULTS)
-        )
-        if fault:
-            self.faults[fault] += 1
-        return fault
+        return self._fault(DOWNLOAD_FAULTS, task.markers, task.fate, "download", n)
 
     # tasks ------------------------------------------------------------------
 
@@ -170,14 +162,11 @@ class EmulatorState:
         instant: bool = False,
     ) -> Task:
         attempt = self.create_bodies[digest]
-        fate = hashlib.sha256(f"{self.config.seed}|{digest}|{attempt}".encode()).hexdigest()[:16]
+        fate = sha256_hex(f"{self.config.seed}|{digest}|{attempt}".encode())[:16]
+        markers = self._markers(body)
         # A synchronous image is done when made: no task fault applies to it.
-        outcome_fault = None if instant else (
-            self._forced(body, TASK_FAULTS) or pick(draw(self.config.seed, fate, "outcome"), self.config.faults.group(TASK_FAULTS))
-        )
+        outcome_fault = None if instant else self._fault(TASK_FAULTS, markers, fate, "outcome")
         outcome = {"task_fail": "fail", "task_timeout": "timeout"}.get(outcome_fault or "", "success")
-        if outcome_fault:
-            self.faults[outcome_fault] += 1
         reason = FAIL_REASONS[int(draw(self.config.seed, fate, "reason") * len(FAIL_REASONS))]
         self._row += 1
         task = Task(
@@ -188,6 +177,7 @@ class EmulatorState:
             kind=kind,
             model=model,
             body=dict(body),
+            digest=digest,
             created=self.now(),
             origin=origin,
             fate=fate,
@@ -197,11 +187,11 @@ class EmulatorState:
             upstream_id="video_" + fate,
             remixed_from=remixed_from,
             instant=instant,
+            markers=markers,
+            url_fault=outcome_fault if outcome == "success" else None,
         )
         self.tasks[task.id] = task
         self.create_bodies[digest] += 1
-        if outcome_fault and outcome_fault.startswith("task_") and outcome not in ("fail", "timeout"):
-            self.url_faults[task.id] = outcome_fault
         return task
 
     def task_for(self, user: str, task_id: str, kind: str | None = None) -> Task | None:
