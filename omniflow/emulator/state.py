@@ -54,6 +54,7 @@ class EmulatorState:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
+        self._keys = None if config.keys is None else frozenset(map(self.key_of, config.keys))
         self._clock = config.clock or ScaledClock(config.speed)
         self.offset = 0.0  # added by POST /_emulator/advance
         self._last_now = self._clock()
@@ -113,7 +114,7 @@ class EmulatorState:
         key = self.key_of(token)
         if not key:
             return None
-        if self.config.keys is not None and key not in {self.key_of(k) for k in self.config.keys}:
+        if self._keys is not None and key not in self._keys:
             return None
         self.users.setdefault(key, len(self.users) + 1)
         return key
