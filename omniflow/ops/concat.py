@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from omniflow.ops._atomic import atomic_path
-from omniflow.ops.probe import MediaError, video_duration
+from omniflow.ops.probe import MediaError, open_video, start_time, video_duration
 
 # Fixed encoder settings: the same inputs give the same bytes on any machine
 # (x264's output depends on its thread count, so the count is pinned).
@@ -53,18 +53,10 @@ def concat(videos: list[Path], dest: Path) -> Path:
 
 
 def _output_format(first: Path) -> tuple[int, int, Fraction]:
-    import av
-
-    try:
-        with av.open(str(first)) as c:
-            if not c.streams.video:
-                raise MediaError(f"{first}: no video stream")
-            s = c.streams.video[0]
-            rate = s.average_rate or s.guessed_rate or _DEFAULT_FPS
-            fps = Fraction(rate).limit_denominator(1001)
-            width, height = s.width - s.width % 2, s.height - s.height % 2
-    except av.FFmpegError as exc:
-        raise MediaError(f"{first}: unreadable video: {exc}") from None
+    with open_video(first) as (_, s):
+        rate = s.average_rate or s.guessed_rate or _DEFAULT_FPS
+        fps = Fraction(rate).limit_denominator(1001)
+        width, height = s.width - s.width % 2, s.height - s.height % 2
     if width < 2 or height < 2:
         raise MediaError(f"{first}: video too small ({width}x{height})")
     return width, height, fps
@@ -72,38 +64,30 @@ def _output_format(first: Path) -> tuple[int, int, Fraction]:
 
 def _retimed_frames(clip: Path, fps: Fraction, width: int, height: int):  # type: ignore[no-untyped-def]
     """Yield the clip's frames at the output rate and size."""
-    import av
-
-    try:
-        with av.open(str(clip)) as c:
-            if not c.streams.video:
-                raise MediaError(f"{clip}: no video stream")
-            s = c.streams.video[0]
-            duration = video_duration(c, s)
-            start = float(s.start_time * s.time_base) if s.start_time is not None and s.time_base else 0.0
-            step = 1 / float(fps)
-            wanted: float | None = round(duration * fps) if duration > 0 else None
-            shown: Any = None
-            n = 0
-            last_time = 0.0
-            for frame in c.decode(s):
-                t = (frame.time if frame.time is not None else 0.0) - start
-                last_time = t
-                # every output tick before this frame's time shows the previous frame
-                while shown is not None and (wanted is None or n < wanted) and n * step < t - 1e-9:
-                    yield shown
-                    n += 1
-                shown = _fit(frame, width, height)
-            if shown is None:
-                raise MediaError(f"{clip}: no decodable frame")
-            if wanted is None:  # no duration in the header: last frame time + one input frame
-                rate = float(s.average_rate or fps)
-                wanted = max(1, round((last_time + 1 / rate) * float(fps)))
-            while n < wanted:
+    with open_video(clip) as (c, s):
+        duration = video_duration(c, s)
+        start = start_time(s)
+        step = 1 / float(fps)
+        wanted: float | None = round(duration * fps) if duration > 0 else None
+        shown: Any = None
+        n = 0
+        last_time = 0.0
+        for frame in c.decode(s):
+            t = (frame.time if frame.time is not None else 0.0) - start
+            last_time = t
+            # every output tick before this frame's time shows the previous frame
+            while shown is not None and (wanted is None or n < wanted) and n * step < t - 1e-9:
                 yield shown
                 n += 1
-    except av.FFmpegError as exc:
-        raise MediaError(f"{clip}: unreadable video: {exc}") from None
+            shown = _fit(frame, width, height)
+        if shown is None:
+            raise MediaError(f"{clip}: no decodable frame")
+        if wanted is None:  # no duration in the header: last frame time + one input frame
+            rate = float(s.average_rate or fps)
+            wanted = max(1, round((last_time + 1 / rate) * float(fps)))
+        while n < wanted:
+            yield shown
+            n += 1
 
 
 def _fit(frame: Any, width: int, height: int) -> Any:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from omniflow.ops._atomic import atomic_path
-from omniflow.ops.probe import MediaError, video_duration
+from omniflow.ops.probe import MediaError, open_video, start_time, video_duration
 
 # Seek this far before the end for "last": the seek lands on an earlier keyframe,
 # and decoding from there to the end still ends on the true last frame.
@@ -32,29 +32,19 @@ def parse_at(at: Any) -> str | float:
 
 def extract_frame(video: Path, at: str | float, dest: Path) -> Path:
     """Write the chosen frame of ``video`` to ``dest`` as PNG and return ``dest``."""
-    import av
-
     video, dest = Path(video), Path(dest)
     where = parse_at(at)
-    try:
-        with av.open(str(video)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{video}: no video stream")
-            stream = container.streams.video[0]
-            duration = video_duration(container, stream)
-            if where == "first":
-                frame = _first(container, stream)
-            elif where == "last":
-                frame = _last(container, stream, duration)
-            else:
-                assert isinstance(where, float)
-                if where > duration + 1e-6:
-                    raise MediaError(
-                        f"at: {where:g} s is beyond the end of {video.name} ({duration:.3f} s long)"
-                    )
-                frame = _at(container, stream, where)
-    except av.FFmpegError as exc:
-        raise MediaError(f"{video}: unreadable video: {exc}") from None
+    with open_video(video) as (container, stream):
+        duration = video_duration(container, stream)
+        if where == "first":
+            frame = _first(container, stream)
+        elif where == "last":
+            frame = _last(container, stream, duration)
+        else:
+            assert isinstance(where, float)
+            if where > duration + 1e-6:
+                raise MediaError(f"at: {where:g} s is beyond the end of {video.name} ({duration:.3f} s long)")
+            frame = _at(container, stream, where)
     if frame is None:
         raise MediaError(f"{video}: no decodable frame")
     image = frame.to_image()  # RGB; PIL writes no time chunk, so the PNG is deterministic
@@ -89,7 +79,7 @@ def _drain(container, stream):  # type: ignore[no-untyped-def]
 
 def _at(container, stream, t: float):  # type: ignore[no-untyped-def]
     """The frame on screen at t: the last one whose presentation time is <= t."""
-    start = _start_time(stream)
+    start = start_time(stream)
     if t > 0 and stream.time_base is not None:
         container.seek(int((t + start) / stream.time_base), stream=stream, backward=True)
     shown = None
@@ -100,8 +90,3 @@ def _at(container, stream, t: float):  # type: ignore[no-untyped-def]
         shown = frame
     return shown
 
-
-def _start_time(stream) -> float:  # type: ignore[no-untyped-def]
-    if stream.start_time is not None and stream.time_base is not None:
-        return float(stream.start_time * stream.time_base)
-    return 0.0

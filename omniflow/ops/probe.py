@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omniflow.errors import OmniflowError
 from omniflow.ops.sniff import EXTENSIONS, SNIFF_BYTES, describe_head, sniff_media_type
@@ -54,14 +57,20 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 
 def _video_facts(path: Path) -> tuple[float, int, int]:
+    with open_video(path) as (container, stream):
+        return video_duration(container, stream), stream.width, stream.height
+
+
+@contextlib.contextmanager
+def open_video(path: Path) -> Iterator[tuple[Any, Any]]:
+    """The container and its first video stream; a PyAV error, here or in the block, becomes a MediaError."""
     import av
 
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise MediaError(f"{path}: MP4 without a video stream")
-            stream = container.streams.video[0]
-            return video_duration(container, stream), stream.width, stream.height
+                raise MediaError(f"{path}: no video stream")
+            yield container, container.streams.video[0]
     except av.FFmpegError as exc:
         raise MediaError(f"{path}: unreadable video: {exc}") from None
 
@@ -72,4 +81,11 @@ def video_duration(container, stream) -> float:  # type: ignore[no-untyped-def]
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / 1_000_000  # AV_TIME_BASE
+    return 0.0
+
+
+def start_time(stream) -> float:  # type: ignore[no-untyped-def]
+    """Seconds at which the stream's first frame is shown (frame times are offset by it)."""
+    if stream.start_time is not None and stream.time_base is not None:
+        return float(stream.start_time * stream.time_base)
     return 0.0
