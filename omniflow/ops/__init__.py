@@ -30,8 +30,11 @@ class LocalOp:
 
     kind: str
     media_type: str  # of the output
-    ext: str
     run: Callable[[Mapping[str, Any], Sequence[Path], Path], Path]
+
+    @property
+    def ext(self) -> str:
+        return EXTENSIONS[self.media_type]
 
     def __call__(self, request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> Path:
         try:
@@ -53,8 +56,8 @@ def _concat(request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> P
 
 
 OPS: dict[str, LocalOp] = {
-    "frame": LocalOp("frame", "image/png", "png", _frame),
-    "concat": LocalOp("concat", "video/mp4", "mp4", _concat),
+    "frame": LocalOp("frame", "image/png", _frame),
+    "concat": LocalOp("concat", "video/mp4", _concat),
 }
 
 __all__ = [
