@@ -92,18 +92,11 @@ def video_object(task: Task, view: TaskView, origin: str, not_start: str) -> dic
 
 def _upstream_body(task: Task, view: TaskView) -> dict[str, Any]:
     """The raw upstream video object the poller stored (wrapper ``data.data``)."""
-    upstream_status = {
-        "NOT_START": "queued",
-        "QUEUED": "queued",
-        "IN_PROGRESS": "in_progress",
-        "SUCCESS": "completed",
-        "FAILURE": "failed",
-    }[view.status]
     body: dict[str, Any] = {
         "id": task.upstream_id,
         "object": "video",
         "model": task.model,
-        "status": upstream_status,
+        "status": view.public_status("queued"),  # the upstream knows no NOT_START
         "progress": view.progress if view.status != "NOT_START" else 0,
         "created_at": int(task.created),
     }
