@@ -18,6 +18,7 @@ from typing import Any
 
 LANGUAGE_VERSION = 1
 UPSTREAM_PREFIX = "omniflow:"
+FILE_PREFIX = UPSTREAM_PREFIX + "file:"  # a local input file, by sha256: not an upstream step
 
 
 def canonical_json(value: Any) -> bytes:
@@ -38,6 +39,13 @@ def step_key(*, backend: str, kind: str, request: Any, take: int) -> str:
 def upstream_ref(key: str) -> str:
     """The placeholder that stands for an upstream output's URL inside a request."""
     return UPSTREAM_PREFIX + key
+
+
+def upstream_key(value: Any) -> str | None:
+    """The upstream key a placeholder stands for, or None (not a placeholder, or a local file)."""
+    if isinstance(value, str) and value.startswith(UPSTREAM_PREFIX) and not value.startswith(FILE_PREFIX):
+        return value[len(UPSTREAM_PREFIX) :]
+    return None
 
 
 def body_digest(body: Any) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniflow.config import Config
-from omniflow.keys import UPSTREAM_PREFIX
+from omniflow.keys import UPSTREAM_PREFIX, upstream_key
 from omniflow.language.model import Pipeline, RenderedStep
 
 CACHED = "cached"
@@ -183,10 +183,9 @@ def upstream_keys(step: RenderedStep) -> list[str]:
 
     def walk(node: Any) -> None:
         if isinstance(node, str):
-            if node.startswith(UPSTREAM_PREFIX) and not node.startswith(UPSTREAM_PREFIX + "file:"):
-                k = node[len(UPSTREAM_PREFIX) :]
-                if k not in found:
-                    found.append(k)
+            k = upstream_key(node)
+            if k is not None and k not in found:
+                found.append(k)
         elif isinstance(node, Mapping):
             for v in node.values():
                 walk(v)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from omniflow.errors import UsageError
-from omniflow.keys import UPSTREAM_PREFIX
+from omniflow.keys import FILE_PREFIX, UPSTREAM_PREFIX, upstream_key
 
 _SHORT = 48  # longest value shown inline as old -> new
 
@@ -175,8 +175,9 @@ def _same_shape(old: Any, new: Any, old_ids: Mapping[str, str], new_steps: Mappi
     new_ids = {s.key: sid for sid, s in new_steps.items()}
 
     def norm(node: Any, ids: Mapping[str, str]) -> Any:
-        if isinstance(node, str) and node.startswith(UPSTREAM_PREFIX) and not node.startswith(UPSTREAM_PREFIX + "file:"):
-            return "step:" + ids.get(node[len(UPSTREAM_PREFIX):], "?")
+        key = upstream_key(node)
+        if key is not None:
+            return "step:" + ids.get(key, "?")
         if isinstance(node, Mapping):
             return {k: norm(v, ids) for k, v in node.items()}
         if isinstance(node, (list, tuple)):
@@ -190,9 +191,11 @@ def _show(value: Any, steps: Mapping[str, Any]) -> str:
     ids = {s.key: sid for sid, s in steps.items()}
 
     def name(node: Any) -> Any:
-        if isinstance(node, str) and node.startswith(UPSTREAM_PREFIX):
-            rest = node[len(UPSTREAM_PREFIX):]
-            return f"<{ids[rest]}>" if rest in ids else ("<file>" if rest.startswith("file:") else node)
+        if isinstance(node, str) and node.startswith(FILE_PREFIX):
+            return "<file>"
+        key = upstream_key(node)
+        if key is not None:
+            return f"<{ids[key]}>" if key in ids else node
         if isinstance(node, Mapping):
             return {k: name(v) for k, v in node.items()}
         if isinstance(node, (list, tuple)):

@@ -27,7 +27,6 @@ from omniflow.language.suggest import did_you_mean
 from omniflow.language.templates import TemplateProblem, Templates, is_template
 from omniflow.language.yamlnodes import Document, Path, dotted
 
-FILE_PREFIX = "omniflow:file:"
 _FAKE_URL = "https://omniflow.invalid/input"  # what a placeholder stands for while validating
 _ERROR_KEY = "0" * 64  # stands in for the key of a step that failed to render
 
@@ -259,7 +258,7 @@ class Renderer:
             self._problem(step, sub, f"{value!r} is neither an http(s) URL nor an existing file (looked for {path})", found)
             return value
         files[digest] = str(path.resolve())
-        return FILE_PREFIX + digest
+        return keys.FILE_PREFIX + digest
 
     def _hash(self, path: FsPath) -> str | None:
         k = str(path)
