@@ -15,7 +15,6 @@ rewrites nothing and a diff of two reports shows only what changed.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,6 +23,7 @@ from urllib.parse import quote
 
 from omniflow.errors import CacheError, UsageError
 from omniflow.report.model import ReportData, collect
+from omniflow.store import write_atomic
 
 SHEETS_DIR = "contact-sheets"
 STATIC = ("report.css", "report.js")
@@ -132,12 +132,4 @@ def _write_if_changed(path: Path, data: bytes) -> None:
             return
     except OSError:
         pass
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CacheError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomic(path, data)
