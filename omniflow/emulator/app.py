@@ -24,7 +24,12 @@ from omniflow.emulator.asgi import DroppedResponse, EmulatorApp, EmulatorMiddlew
 from omniflow.emulator.config import EmulatorConfig
 from omniflow.emulator.lifecycle import Task
 from omniflow.emulator.state import EmulatorState
-from omniflow.emulator.validation import Accepted, check_image_create, check_video_create
+from omniflow.emulator.validation import (
+    Accepted,
+    check_image_create,
+    check_prompt,
+    check_video_create,
+)
 
 CONTENT_CACHE = "public, max-age=86400"
 
@@ -144,14 +149,14 @@ async def remix_video(request: Request) -> Response:
         body = json.loads(await request.body() or b"{}")
     except json.JSONDecodeError:
         body = {}
-    prompt = body.get("prompt") if isinstance(body, dict) else None
-    if not isinstance(prompt, str) or not prompt.strip():
-        return _json(400, bodies.task_error("invalid_request", "prompt is required"))
+    blank = check_prompt(body)
+    if blank is not None:
+        return _json(blank.status, blank.body)
     from omniflow import catalog
 
     model = catalog.get_model(source.model)
     assert model is not None
-    task = await _submit(request, user, "video", Accepted({**source.body, "prompt": prompt}, model), remixed_from=source.id)
+    task = await _submit(request, user, "video", Accepted({**source.body, "prompt": body["prompt"]}, model), remixed_from=source.id)
     return task if isinstance(task, Response) else _created(task)
 
 

@@ -118,38 +118,49 @@ def first_api_violation(model_id: str, body: dict[str, Any]) -> catalog.Violatio
     return None
 
 
-def check_video_create(raw: bytes, content_type: str, request_id: str) -> Accepted | Rejection:
-    """All create checks for the video routes, in order; the first failure answers."""
+def _gateway(raw: bytes, content_type: str, request_id: str, kind: str) -> Accepted | Rejection:
+    """Gateway stages 1 and 2, shared by the video and image routes."""
     parsed = parse_json(raw, content_type, request_id)
     if isinstance(parsed, Rejection):
         return parsed
-    model = known_model(parsed["model"], "video", request_id)
-    if isinstance(model, Rejection):
-        return model
-    bad = _decode_struct(parsed)
+    model = known_model(parsed["model"], kind, request_id)
+    return model if isinstance(model, Rejection) else Accepted(parsed, model)
+
+
+def _has_prompt(body: dict[str, Any]) -> bool:
+    prompt = body.get("prompt")
+    return isinstance(prompt, str) and bool(prompt.strip())
+
+
+def check_prompt(body: Any) -> Rejection | None:
+    """Relay stage: a missing or blank prompt, answered as the video routes answer it."""
+    if isinstance(body, dict) and _has_prompt(body):
+        return None
+    return Rejection(400, bodies.task_error("invalid_request", "prompt is required"))
+
+
+def check_video_create(raw: bytes, content_type: str, request_id: str) -> Accepted | Rejection:
+    """All create checks for the video routes, in order; the first failure answers."""
+    found = _gateway(raw, content_type, request_id, "video")
+    if isinstance(found, Rejection):
+        return found
+    bad = _decode_struct(found.body) or check_prompt(found.body)
     if bad is not None:
         return bad
-    prompt = parsed.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        return Rejection(400, bodies.task_error("invalid_request", "prompt is required"))
-    violation = first_api_violation(model.id, parsed)
-    if violation is not None:
-        return Rejection(400, bodies.upstream_rejection(violation.message))
-    return Accepted(parsed, model)
+    violation = first_api_violation(found.model.id, found.body)
+    return found if violation is None else Rejection(400, bodies.upstream_rejection(violation.message))
 
 
 def check_image_create(raw: bytes, content_type: str, request_id: str) -> Accepted | Rejection:
     """The image route: same gateway stage; its own errors are OpenAI style."""
-    parsed = parse_json(raw, content_type, request_id)
-    if isinstance(parsed, Rejection):
-        return parsed
-    model = known_model(parsed["model"], "image", request_id)
-    if isinstance(model, Rejection):
-        return model
-    prompt = parsed.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        return Rejection(400, bodies.openai_error("prompt is required", type="invalid_request_error", code="invalid_request"))
-    violation = first_api_violation(model.id, parsed)
-    if violation is not None:
-        return Rejection(400, bodies.openai_error(violation.message, type="invalid_request_error", code="invalid_request"))
-    return Accepted(parsed, model)
+    found = _gateway(raw, content_type, request_id, "image")
+    if isinstance(found, Rejection):
+        return found
+    if not _has_prompt(found.body):
+        return _image_rejection("prompt is required")
+    violation = first_api_violation(found.model.id, found.body)
+    return found if violation is None else _image_rejection(violation.message)
+
+
+def _image_rejection(message: str) -> Rejection:
+    return Rejection(400, bodies.openai_error(message, type="invalid_request_error", code="invalid_request"))
