@@ -108,7 +108,9 @@ def _diff_variant(old: Any, new: Any) -> tuple[list[str], int]:
     same = 0
     old_steps = {s.id: s for s in old.steps}
     new_steps = {s.id: s for s in new.steps}
+    # key -> step id of each side, made once: step_changes names upstream placeholders with them
     old_ids = {s.key: s.id for s in old.steps}
+    new_ids = {s.key: s.id for s in new.steps}
     for step in new.steps:
         before = old_steps.get(step.id)
         if before is None:
@@ -117,15 +119,16 @@ def _diff_variant(old: Any, new: Any) -> tuple[list[str], int]:
         elif before.key == step.key:
             same += 1
         else:
-            out.append(f"  ~ {step.id}: " + "; ".join(step_changes(before, step, old_ids, new_steps, old_steps)))
+            changes = step_changes(before, step, old_steps, new_steps, old_ids, new_ids)
+            out.append(f"  ~ {step.id}: " + "; ".join(changes))
     for sid in old_steps:
         if sid not in new_steps:
             out.append(f"  - {sid} (removed)")
     return out, same
 
 
-def step_changes(old: Any, new: Any, old_ids: Mapping[str, str], new_steps: Mapping[str, Any],
-                 old_steps: Mapping[str, Any]) -> list[str]:
+def step_changes(old: Any, new: Any, old_steps: Mapping[str, Any], new_steps: Mapping[str, Any],
+                 old_ids: Mapping[str, str], new_ids: Mapping[str, str]) -> list[str]:
     """Why a step's key changed: kind, take, request fields, upstream steps."""
     changes = []
     if old.kind != new.kind:
@@ -134,15 +137,15 @@ def step_changes(old: Any, new: Any, old_ids: Mapping[str, str], new_steps: Mapp
         changes.append(f"take {old.take} -> {new.take}")
     for name in sorted(set(old.request) | set(new.request)):
         if name not in old.request:
-            changes.append(f"{name} added: {_show(new.request[name], new_steps)}")
+            changes.append(f"{name} added: {_show(new.request[name], new_ids)}")
         elif name not in new.request:
             changes.append(f"{name} removed")
-        elif not _same_shape(old.request[name], new.request[name], old_ids, new_steps):
+        elif not _same_shape(old.request[name], new.request[name], old_ids, new_ids):
             a, b = old.request[name], new.request[name]
             if isinstance(a, str) and isinstance(b, str) and not a.startswith(UPSTREAM_PREFIX):
                 changes.append(f"{name} {text_change(a, b)}")
             else:
-                sa, sb = _show(a, old_steps), _show(b, new_steps)
+                sa, sb = _show(a, old_ids), _show(b, new_ids)
                 changes.append(f"{name} {sa} -> {sb}" if len(sa) + len(sb) <= 2 * _SHORT else f"{name} changed")
     ups = [u for u in new.inputs if u in old_steps and u in new_steps and old_steps[u].key != new_steps[u].key]
     if ups:
@@ -170,40 +173,28 @@ def _clip(text: str) -> str:
     return text if len(text) <= _SHORT else text[: _SHORT - 1] + "…"
 
 
-def _same_shape(old: Any, new: Any, old_ids: Mapping[str, str], new_steps: Mapping[str, Any]) -> bool:
+def _same_shape(old: Any, new: Any, old_ids: Mapping[str, str], new_ids: Mapping[str, str]) -> bool:
     """Equal once upstream placeholders are compared by step id (their keys are reported as upstream)."""
-    new_ids = {s.key: sid for sid, s in new_steps.items()}
-
-    def norm(node: Any, ids: Mapping[str, str]) -> Any:
-        key = upstream_key(node)
-        if key is not None:
-            return "step:" + ids.get(key, "?")
-        if isinstance(node, Mapping):
-            return {k: norm(v, ids) for k, v in node.items()}
-        if isinstance(node, (list, tuple)):
-            return [norm(v, ids) for v in node]
-        return node
-
-    return json.dumps(norm(old, old_ids), sort_keys=True) == json.dumps(norm(new, new_ids), sort_keys=True)
+    return json.dumps(_named(old, old_ids), sort_keys=True) == json.dumps(_named(new, new_ids), sort_keys=True)
 
 
-def _show(value: Any, steps: Mapping[str, Any]) -> str:
-    ids = {s.key: sid for sid, s in steps.items()}
-
-    def name(node: Any) -> Any:
-        if isinstance(node, str) and node.startswith(FILE_PREFIX):
-            return "<file>"
-        key = upstream_key(node)
-        if key is not None:
-            return f"<{ids[key]}>" if key in ids else node
-        if isinstance(node, Mapping):
-            return {k: name(v) for k, v in node.items()}
-        if isinstance(node, (list, tuple)):
-            return [name(v) for v in node]
-        return node
-
-    text = json.dumps(name(value), ensure_ascii=False)
+def _show(value: Any, ids: Mapping[str, str]) -> str:
+    text = json.dumps(_named(value, ids, files=True), ensure_ascii=False)
     return text if len(text) <= _SHORT else text[: _SHORT - 3] + '..."'
+
+
+def _named(node: Any, ids: Mapping[str, str], *, files: bool = False) -> Any:
+    """Upstream placeholders as ``<step id>`` (as they are when no step has the key); local files as ``<file>`` if ``files``."""
+    if files and isinstance(node, str) and node.startswith(FILE_PREFIX):
+        return "<file>"
+    key = upstream_key(node)
+    if key is not None:
+        return f"<{ids[key]}>" if key in ids else node
+    if isinstance(node, Mapping):
+        return {k: _named(v, ids, files=files) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_named(v, ids, files=files) for v in node]
+    return node
 
 
 def totals_lines(plan: Any) -> list[str]:
