@@ -38,6 +38,7 @@ from omniflow.store.entries import (  # noqa: F401  (re-exported: the store's pu
 
 _CHUNK = 1 << 20
 
+
 def _hash_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -45,8 +46,6 @@ def _hash_file(path: Path) -> tuple[str, int]:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
-        # The caller is about to rename this file into the store: make its bytes durable first.
-        os.fsync(f.fileno())
     return digest.hexdigest(), size
 
 
