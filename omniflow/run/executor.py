@@ -50,7 +50,7 @@ from omniflow.run.units import (
     build_units,
 )
 from omniflow.store._atomic import utc_iso
-from omniflow.store.cache import Cache, Entry
+from omniflow.store.cache import Cache, Entry, ObjectInfo
 from omniflow.store.journal import Journal
 
 
@@ -107,6 +107,8 @@ class Executor:
         self.durations = Durations()
         self._answered: dict[str, float] = {}
         self._lock_writing = False
+        self._global = asyncio.Semaphore(self.jobs)
+        self._per_model: dict[str, asyncio.Semaphore] = {}
         self._build_units()
 
     # -- set-up -----------------------------------------------------------------
@@ -183,10 +185,10 @@ class Executor:
             self.lock.prune(keep)
         self.lock.flush()
 
-    async def _record(self, entry: Entry, places: list[tuple[str, str]]) -> None:
-        """Cache entry, outputs/ files (worker thread: fsync and copies), then the lock (loop)."""
-        await asyncio.to_thread(self.cache.put_entry, entry)
-        await asyncio.to_thread(materialize_all, self.cache, entry, self.root, self.pipeline.name, places)
+    async def _record(self, path: Path, entry_for: Callable[[ObjectInfo], Entry],
+                      places: list[tuple[str, str]]) -> Entry:
+        """A finished file into the cache with its entry and outputs/ copies (one worker call), then the lock."""
+        entry = await asyncio.to_thread(self._store, path, entry_for, places)
         self.lock.set_entry(entry, places)
         if self.lock.due() and not self._lock_writing:
             # dump and write in a thread; one writer at a time so an older
@@ -198,6 +200,14 @@ class Executor:
                     await asyncio.to_thread(self.lock.write, snapshot)
             finally:
                 self._lock_writing = False
+        return entry
+
+    def _store(self, path: Path, entry_for: Callable[[ObjectInfo], Entry], places: list[tuple[str, str]]) -> Entry:
+        """Worker thread: probe, hash and move the file, write its entry, copy it to outputs/."""
+        entry = entry_for(self.inputs.store(path))
+        self.cache.put_entry(entry)
+        materialize_all(self.cache, entry, self.root, self.pipeline.name, places)
+        return entry
 
     async def _j(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A journal write: committed (group commit) before this returns."""
@@ -254,9 +264,6 @@ class Executor:
     # -- remote steps -----------------------------------------------------------
 
     def _semaphores(self, model: str | None) -> list[asyncio.Semaphore]:
-        if not hasattr(self, "_global"):
-            self._global = asyncio.Semaphore(self.jobs)
-            self._per_model: dict[str, asyncio.Semaphore] = {}
         sems = [self._global]
         if model and model in self.model_limits:
             sems.append(self._per_model.setdefault(model, asyncio.Semaphore(max(1, self.model_limits[model]))))
@@ -325,8 +332,12 @@ class Executor:
             await self._j(self.journal.finish, row_id, "failed", state.error)
             self._fail(key, f"task failed: {state.error or 'no reason given'}", task_id)
             return
-        entry = await self._download(unit, task_id, state, body, submitted_at, slot)
-        await self._record(entry, unit.places)
+        path = await self._download(unit, task_id, state, slot)
+        await self._record(path, lambda info: Entry(
+            key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps),
+            task_id=task_id, model=step.model, request=self.inputs.for_lock(body), backend=self.pipeline.backend,
+            submitted_at=utc_iso(submitted_at), completed_at=utc_iso(self.clock()), generated_seconds=step.seconds,
+        ), unit.places)
         await self._j(self.journal.finish, row_id, "downloaded")
         self.outcomes[key].generated_seconds = step.seconds or 0.0
         self._set(key, COMPLETED, "", task_id)
@@ -380,28 +391,13 @@ class Executor:
             self._fail(key, f"{exc}; the task {task_id} stays in the journal and the next run resumes it", task_id)
         return None
 
-    async def _download(self, unit: Unit, task_id: str, state: Any, body: Mapping[str, Any], submitted_at: float,
-                        slot: Slot | None = None) -> Entry:
-        step = unit.step
+    async def _download(self, unit: Unit, task_id: str, state: Any, slot: Slot | None = None) -> Path:
         self.reporter.update(unit.key, "downloading", task_id=task_id)
-        dl = await self.backend.download(step.kind, task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
+        dl = await self.backend.download(unit.step.kind, task_id, state, self.cache.temp_dir(),
+                                         max_bytes=self.max_download_bytes)
         if slot is not None:
             slot.release()  # -j bounds tasks in flight remotely; storing the bytes is local work
-        info = await asyncio.to_thread(self.inputs.store, dl.path)
-        entry = Entry(
-            key=unit.key,
-            kind=step.kind,
-            outputs=(info,),
-            upstream=self.inputs.upstream_shas(unit.data_deps),
-            task_id=task_id,
-            model=step.model,
-            request=self.inputs.for_lock(body),
-            backend=self.pipeline.backend,
-            submitted_at=utc_iso(submitted_at),
-            completed_at=utc_iso(self.clock()),
-            generated_seconds=step.seconds,
-        )
-        return entry
+        return dl.path
 
     # -- local steps ------------------------------------------------------------
 
@@ -420,13 +416,11 @@ class Executor:
             dest.unlink(missing_ok=True)
             self._fail(key, str(exc))
             return
-        info = await asyncio.to_thread(self.inputs.store, dest)
-        entry = Entry(
+        await self._record(dest, lambda info: Entry(
             key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps), task_id=None,
             model=None, request=dict(step.request), backend=self.pipeline.backend,
             submitted_at=utc_iso(started), completed_at=utc_iso(self.clock()), generated_seconds=None,
-        )
-        await self._record(entry, unit.places)
+        ), unit.places)
         self._set(key, COMPLETED)
 
     # -- tasks of steps the pipeline no longer has ------------------------------
@@ -447,11 +441,12 @@ class Executor:
                 await self._j(self.journal.finish, row.id, "failed", state.error)
                 return
             if self.cache.get_entry(row.key) is None:
-                dl = await self.backend.download(row.kind, row.task_id, state, self.cache.temp_dir(), max_bytes=self.max_download_bytes)
-                info = await asyncio.to_thread(self.inputs.store, dl.path)
-                self.cache.put_entry(Entry(key=row.key, kind=row.kind, outputs=(info,), task_id=row.task_id,
-                                           model=row.request.get("model"), request=dict(row.request),
-                                           backend=self.pipeline.backend, completed_at=utc_iso(self.clock())))
+                dl = await self.backend.download(row.kind, row.task_id, state, self.cache.temp_dir(),
+                                                 max_bytes=self.max_download_bytes)
+                await self._record(dl.path, lambda info: Entry(
+                    key=row.key, kind=row.kind, outputs=(info,), task_id=row.task_id, model=row.request.get("model"),
+                    request=dict(row.request), backend=self.pipeline.backend, completed_at=utc_iso(self.clock()),
+                ), [])  # no step of this pipeline stands for it: cache only
             await self._j(self.journal.finish, row.id, "downloaded")
             self.reporter.note(f"collected task {row.task_id} from an earlier run into the cache")
         except asyncio.CancelledError:
