@@ -41,14 +41,14 @@ class ReportResult:
     media_reused: int
 
 
-def gather(pipeline: Any) -> tuple[ReportData, Any]:
+def gather(pipeline: Any, plan: Any = None) -> tuple[ReportData, Any]:
     """Read plan, cache, journal and prices for ``pipeline``; returns (values, cache)."""
     from omniflow.config import load_config
     from omniflow.plan import plan_pipeline
     from omniflow.store import Cache, Journal, state_dir
 
     config = load_config(pipeline.root)
-    plan = plan_pipeline(pipeline, config=config)
+    plan = plan or plan_pipeline(pipeline, config=config)
     state = state_dir(pipeline.root)
     cache = Cache(state)
     rows: list[Any] = []
@@ -59,7 +59,8 @@ def gather(pipeline: Any) -> tuple[ReportData, Any]:
     return collect(plan, cache=cache, journal_rows=rows, config=config), cache
 
 
-def build_report(pipeline: Any, out: Path, *, sheets: bool = True, page: bool = True) -> ReportResult:
+def build_report(pipeline: Any, out: Path, *, sheets: bool = True, page: bool = True,
+                 plan: Any = None) -> ReportResult:
     """Write the review folder for ``pipeline`` into ``out`` (created if needed).
 
     ``page=False`` writes only the contact sheets (``report --contact-sheet``);
@@ -70,7 +71,7 @@ def build_report(pipeline: Any, out: Path, *, sheets: bool = True, page: bool = 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file; -o takes a folder")
-    data, cache = gather(pipeline)
+    data, cache = gather(pipeline, plan)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
