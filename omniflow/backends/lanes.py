@@ -102,22 +102,19 @@ class LaneTransport(httpx.AsyncBaseTransport):
             content=request.stream,  # type: ignore[arg-type]
             extensions=request.extensions,
         )
-        origin = _origin(url)
-        for _ in range(3):
-            conn = await self._checkout(origin)
-            self._busy.add(conn)
-            try:
-                with _mapped(request):
-                    return conn, await conn.handle_async_request(core)
-            except httpcore.ConnectionNotAvailable:
-                # closed under us before anything was sent: take another connection
-                self._busy.discard(conn)
-                await conn.aclose()
-            except BaseException:
-                self._busy.discard(conn)
-                await conn.aclose()
-                raise
-        raise httpx.ConnectError("no usable connection after 3 tries", request=request)
+        conn = await self._checkout(_origin(url))
+        self._busy.add(conn)
+        try:
+            with _mapped(request):
+                return conn, await conn.handle_async_request(core)
+        except BaseException as exc:
+            self._busy.discard(conn)
+            await conn.aclose()
+            if isinstance(exc, httpcore.ConnectionNotAvailable):
+                # raised before anything was sent (the connection was checked just before): a failed
+                # connection, so a create is retried; no task can exist
+                raise httpx.ConnectError("the connection closed before the request was sent", request=request) from None
+            raise
 
     async def _checkout(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
         stack = self._idle.get(_key(origin), [])
