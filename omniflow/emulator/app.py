@@ -12,6 +12,7 @@ origin the client reached the app at, so both work.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +27,7 @@ from omniflow.emulator.lifecycle import Task
 from omniflow.emulator.state import EmulatorState
 from omniflow.emulator.validation import (
     Accepted,
+    Rejection,
     check_image_create,
     check_prompt,
     check_video_create,
@@ -126,14 +128,21 @@ def _created(task: Task) -> JSONResponse:
 # video routes -----------------------------------------------------------
 
 
-async def create_video(request: Request) -> Response:
+async def _checked(request: Request, check: Callable[[bytes, str, str], Accepted | Rejection]) -> tuple[str, Accepted] | Response:
+    """The caller and the create body ``check`` accepts, or the answer refusing them."""
     user = _user(request)
     if user is None:
         return _unauthorized(request)
-    result = check_video_create(await request.body(), request.headers.get("content-type", ""), _rid(request))
-    if not isinstance(result, Accepted):
-        return _json(result.status, result.body)
-    task = await _submit(request, user, "video", result)
+    result = check(await request.body(), request.headers.get("content-type", ""), _rid(request))
+    return (user, result) if isinstance(result, Accepted) else _json(result.status, result.body)
+
+
+async def create_video(request: Request) -> Response:
+    checked = await _checked(request, check_video_create)
+    if isinstance(checked, Response):
+        return checked
+    user, accepted = checked
+    task = await _submit(request, user, "video", accepted)
     return task if isinstance(task, Response) else _created(task)
 
 
@@ -160,7 +169,11 @@ async def remix_video(request: Request) -> Response:
     return task if isinstance(task, Response) else _created(task)
 
 
-def _lookup(request: Request, user: str, kind: str) -> tuple[Task, str | None] | Response:
+def _owned_task(request: Request, kind: str) -> tuple[Task, str | None] | Response:
+    """The caller's task of ``kind`` named in the path (and its query fault), or the error answer."""
+    user = _user(request)
+    if user is None:
+        return _unauthorized(request)
     state = _state(request)
     task = state.task_for(user, request.path_params["task_id"], kind)
     if task is None:
@@ -178,16 +191,8 @@ def _answer(state: EmulatorState, task: Task, fault: str | None, doc: dict[str, 
     return bad if bad is not None else _json(200, doc)
 
 
-def _video_task(request: Request) -> tuple[Task, str | None] | Response:
-    """The caller's video task named in the path (and its query fault), or the error answer."""
-    user = _user(request)
-    if user is None:
-        return _unauthorized(request)
-    return _lookup(request, user, "video")
-
-
 async def get_video(request: Request) -> Response:
-    found = _video_task(request)
+    found = _owned_task(request, "video")
     if isinstance(found, Response):
         return found
     task, fault = found
@@ -196,7 +201,7 @@ async def get_video(request: Request) -> Response:
 
 
 async def get_wrapper(request: Request) -> Response:
-    found = _video_task(request)
+    found = _owned_task(request, "video")
     if isinstance(found, Response):
         return found
     task, fault = found
@@ -221,15 +226,20 @@ async def get_content(request: Request) -> Response:
         return _json(502, bodies.content_error("Upstream service returned status 403", "server_error"))
     if task.url_fault == "task_no_url":
         return badserver.no_output()
+    return await _download(request, task, 0, "video/mp4", "Upstream service returned status 503")
+
+
+async def _download(request: Request, task: Task, index: int, media_type: str, bad_gateway: str) -> Response:
+    """A completed task's output, bent by the download fault drawn for this request."""
+    state = _state(request)
     fault = state.download_fault(task)
     if fault == "download_502":
-        return _json(502, bodies.content_error("Upstream service returned status 503", "server_error"))
-    data = await outputs.render(state, task)
-    headers = {"Cache-Control": CONTENT_CACHE}
-    bad = badserver.download_response(fault, data, "video/mp4", str(request.url), _stall(state))
+        return _json(502, bodies.content_error(bad_gateway, "server_error"))
+    data = await outputs.render(state, task, index)
+    bad = badserver.download_response(fault, data, media_type, str(request.url), _stall(state))
     if bad is not None:
         return bad
-    return _bytes_response(state, data, "video/mp4", headers, fault, request.method == "HEAD")
+    return _bytes_response(state, data, media_type, {"Cache-Control": CONTENT_CACHE}, fault, request.method == "HEAD")
 
 
 def _stall(state: EmulatorState) -> Any:
@@ -279,26 +289,21 @@ def _image_urls(task: Task) -> list[str]:
 
 
 async def create_image(request: Request) -> Response:
-    user = _user(request)
-    if user is None:
-        return _unauthorized(request)
-    result = check_image_create(await request.body(), request.headers.get("content-type", ""), _rid(request))
-    if not isinstance(result, Accepted):
-        return _json(result.status, result.body)
+    checked = await _checked(request, check_image_create)
+    if isinstance(checked, Response):
+        return checked
+    user, accepted = checked
     is_async = request.query_params.get("async", "").lower() in ("true", "1")
-    task = await _submit(request, user, "image", result, instant=not is_async)
+    task = await _submit(request, user, "image", accepted, instant=not is_async)
     if isinstance(task, Response):
         return task
     if is_async:
         return _json(200, {"task_id": task.id, "status": "queued"})
-    return _json(200, bodies.image_result(task.created, _image_urls(task), str(result.body.get("prompt", ""))))
+    return _json(200, bodies.image_result(task.created, _image_urls(task), str(accepted.body.get("prompt", ""))))
 
 
 async def get_image(request: Request) -> Response:
-    user = _user(request)
-    if user is None:
-        return _unauthorized(request)
-    found = _lookup(request, user, "image")
+    found = _owned_task(request, "image")
     if isinstance(found, Response):
         return found
     task, fault = found
@@ -352,14 +357,7 @@ async def get_file(request: Request) -> Response:
         return _json(404, bodies.content_error("File not found"))
     if state.now() > view.finish_time + state.config.url_ttl:
         return _json(403, bodies.content_error("Request has expired"))
-    fault = state.download_fault(task)
-    if fault == "download_502":
-        return _json(502, bodies.content_error("Bad Gateway", "server_error"))
-    data = await outputs.render(state, task, parsed[1])
-    bad = badserver.download_response(fault, data, "image/png", str(request.url), _stall(state))
-    if bad is not None:
-        return bad
-    return _bytes_response(state, data, "image/png", {"Cache-Control": CONTENT_CACHE}, fault, request.method == "HEAD")
+    return await _download(request, task, parsed[1], "image/png", "Bad Gateway")
 
 
 async def stats(request: Request) -> Response:
