@@ -159,16 +159,18 @@ class Cache:
 
     def get_entry(self, key: str) -> Entry | None:
         """The entry for ``key``, or None; a corrupt index file is a CacheError naming it."""
-        path = self.index_path(key)
+        return self._read_entry(key, self.index_path(key))
+
+    def _read_entry(self, key: str, path: Path) -> Entry | None:
+        """The entry in index file ``path`` (None when absent); CacheError naming it when unusable."""
+        if not is_hex64(key):
+            raise CacheError(f"{path}: not a cache index entry (bad file name)")
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise CacheError(f"cannot read {path}: {describe_oserror(exc)}") from exc
-        return self._parse_entry(path, raw, key)
-
-    def _parse_entry(self, path: Path, raw: bytes, key: str) -> Entry:
         try:
             entry = Entry.from_json(json.loads(raw.decode("utf-8")))
         except (ValueError, UnicodeDecodeError) as exc:
@@ -205,28 +207,18 @@ class Cache:
     def entries(self) -> Iterator[Entry]:
         """Every index entry, sorted by key; stops with a CacheError at a corrupt file."""
         for key, path in self._index_files():
-            if not is_hex64(key):
-                raise CacheError(f"{path}: not a cache index entry (bad file name)")
-            try:
-                raw = path.read_bytes()
-            except FileNotFoundError:
-                continue  # removed meanwhile
-            except OSError as exc:
-                raise CacheError(f"cannot read {path}: {describe_oserror(exc)}") from exc
-            yield self._parse_entry(path, raw, key)
+            entry = self._read_entry(key, path)
+            if entry is not None:  # else removed meanwhile
+                yield entry
 
     def index_problems(self) -> list[str]:
         """One message per unreadable index file (for ``cache verify``)."""
         problems = []
         for key, path in self._index_files():
             try:
-                if not is_hex64(key):
-                    raise CacheError(f"{path}: not a cache index entry (bad file name)")
-                self._parse_entry(path, path.read_bytes(), key)
+                self._read_entry(key, path)
             except CacheError as exc:
                 problems.append(str(exc))
-            except OSError as exc:
-                problems.append(f"cannot read {path}: {describe_oserror(exc)}")
         return problems
 
     # -- freshness -----------------------------------------------------------
@@ -313,8 +305,8 @@ class Cache:
             gone.add(path.name)
         for key, path in self._index_files():
             try:
-                entry = self._parse_entry(path, path.read_bytes(), key) if is_hex64(key) else None
-            except (CacheError, OSError):
+                entry = self._read_entry(key, path)
+            except CacheError:
                 continue  # a corrupt index file is for `verify` to report, not for gc to guess
             if entry is None:
                 continue
