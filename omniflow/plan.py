@@ -13,6 +13,7 @@ Steps shared by several variants (same key) are counted once in the totals.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 from omniflow.config import Config
 from omniflow.keys import UPSTREAM_PREFIX, upstream_key
 from omniflow.language.model import Pipeline, RenderedStep
+from omniflow.store.lock import variant_label
 
 CACHED = "cached"
 TO_RUN = "to-run"
@@ -151,32 +153,6 @@ class CacheView:
         return dict(info[1]) if info is not None else {}
 
 
-class _LazySteps(Mapping[str, Any]):
-    """One variant's lock steps, looked up in the lock only when a reason needs them."""
-
-    def __init__(self, lock: Any, variant: str):
-        self._lock = lock
-        self._variant = variant
-        self._steps: Mapping[str, Any] | None = None
-
-    def _get(self) -> Mapping[str, Any]:
-        if self._steps is None:
-            # no truthiness tests here: len() of a lazily read lock would read it whole
-            variants = getattr(self._lock, "variants", None)
-            steps = variants.get(self._variant or "default") if variants is not None else None
-            self._steps = {} if steps is None else steps
-        return self._steps
-
-    def __getitem__(self, name: str) -> Any:
-        return self._get()[name]
-
-    def __iter__(self) -> Any:
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-
 def upstream_keys(step: RenderedStep) -> list[str]:
     """Keys of the upstream outputs a step's request refers to, in order of appearance."""
     found: list[str] = []
@@ -233,7 +209,7 @@ def make_plan(
             planned.append(PlannedStep(step, state, tuple(reasons)))
         variants.append(PlannedVariant(variant.name, variant.values, tuple(planned)))
     plan = Plan(pipeline, tuple(variants), Totals(0, 0, 0, {}, None), unknown)
-    return Plan(pipeline, plan.variants, _totals(plan, config), unknown)
+    return dataclasses.replace(plan, totals=_totals(plan, config))
 
 
 def _state(
@@ -251,7 +227,7 @@ def _state(
     blocked_by = [u for u in _ancestors_direct(step) if states.get(u) == BLOCKED]
     if blocked_by:
         return BLOCKED, [f"upstream blocked: {', '.join(blocked_by)}"]
-    if _is_fresh(step.key, step, view, fresh):
+    if _is_fresh(step, view, fresh):
         return CACHED, []
     return TO_RUN, _reasons(step, by_id, states, lock_steps.get(step.id), lock_steps, view, backend)
 
@@ -260,7 +236,8 @@ def _ancestors_direct(step: RenderedStep) -> list[str]:
     return list(dict.fromkeys(list(step.inputs) + list(step.needs)))
 
 
-def _is_fresh(key: str, step: RenderedStep, view: CacheView, fresh: dict[str, bool]) -> bool:
+def _is_fresh(step: RenderedStep, view: CacheView, fresh: dict[str, bool]) -> bool:
+    key = step.key
     if key in fresh:
         return fresh[key]
     ok = view.outputs(key) is not None
@@ -331,7 +308,9 @@ def _masked_equal(new: Any, old: Any) -> bool:
 def _lock_steps(lock: Any, variant: str) -> Mapping[str, Any]:
     if lock is None:
         return {}
-    return _LazySteps(lock, variant)
+    # no truthiness test: len() of a LockReader's (lazy) steps would read the lock whole
+    steps = lock.variants.get(variant_label(variant))
+    return {} if steps is None else steps
 
 
 def _totals(plan: Plan, config: Config) -> Totals:
@@ -340,25 +319,20 @@ def _totals(plan: Plan, config: Config) -> Totals:
     priced = False
     unpriced: set[str] = set()
     counts = {CACHED: 0, TO_RUN: 0, BLOCKED: 0}
-    seen: set[str] = set()
-    for v in plan.variants:
-        for ps in v.steps:
-            if ps.step.key in seen:
-                continue
-            seen.add(ps.step.key)
-            counts[ps.state] += 1
-            if ps.state != TO_RUN or ps.step.model is None:
-                continue
-            secs = ps.step.seconds or 0.0
-            if ps.step.seconds is not None:
-                seconds[ps.step.model] = seconds.get(ps.step.model, 0.0) + secs
-            price = config.price(ps.step.model)
-            if price is None:
-                unpriced.add(ps.step.model)
-            else:
-                priced = True
-                # images are priced per image: a price per "second" of an image model is per image
-                cost += price * (secs if ps.step.seconds is not None else 1.0)
+    for ps in plan.unique_steps():
+        counts[ps.state] += 1
+        if ps.state != TO_RUN or ps.step.model is None:
+            continue
+        secs = ps.step.seconds or 0.0
+        if ps.step.seconds is not None:
+            seconds[ps.step.model] = seconds.get(ps.step.model, 0.0) + secs
+        price = config.price(ps.step.model)
+        if price is None:
+            unpriced.add(ps.step.model)
+        else:
+            priced = True
+            # images are priced per image: a price per "second" of an image model is per image
+            cost += price * (secs if ps.step.seconds is not None else 1.0)
     return Totals(
         counts[TO_RUN], counts[CACHED], counts[BLOCKED], seconds, round(cost, 6) if priced else None, tuple(sorted(unpriced))
     )
