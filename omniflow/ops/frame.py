@@ -32,7 +32,15 @@ def parse_at(at: Any) -> str | float:
 
 def extract_frame(video: Path, at: str | float, dest: Path) -> Path:
     """Write the chosen frame of ``video`` to ``dest`` as PNG and return ``dest``."""
-    video, dest = Path(video), Path(dest)
+    image = read_frame(video, at)
+    with atomic_path(Path(dest)) as tmp:
+        image.save(tmp, format="PNG")  # PIL writes no time chunk, so the PNG is deterministic
+    return Path(dest)
+
+
+def read_frame(video: Path, at: str | float) -> Any:
+    """The chosen frame of ``video`` as an RGB PIL image."""
+    video = Path(video)
     where = parse_at(at)
     with open_video(video) as (container, stream):
         duration = video_duration(container, stream)
@@ -47,10 +55,7 @@ def extract_frame(video: Path, at: str | float, dest: Path) -> Path:
             frame = _at(container, stream, where)
     if frame is None:
         raise MediaError(f"{video}: no decodable frame")
-    image = frame.to_image()  # RGB; PIL writes no time chunk, so the PNG is deterministic
-    with atomic_path(dest) as tmp:
-        image.save(tmp, format="PNG")
-    return dest
+    return frame.to_image()
 
 
 def _first(container, stream):  # type: ignore[no-untyped-def]

@@ -11,7 +11,6 @@ a sheet per variant and one for the whole sweep from a report's values.
 
 from __future__ import annotations
 
-import tempfile
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,19 +59,13 @@ Frames = tuple[Any, Any, Any]  # three PIL images: first, middle, last
 
 def read_frames(video: Path, duration: float | None = None) -> Frames:
     """The first, middle and last frame of ``video`` as RGB images."""
-    from PIL import Image
-
-    from omniflow.ops import extract_frame, probe
+    from omniflow.ops import probe
+    from omniflow.ops.frame import read_frame
 
     if duration is None:
         duration = probe(video).duration or 0.0
-    out = []
-    with tempfile.TemporaryDirectory(prefix="omniflow-sheet-") as tmp:
-        for which, at in zip(WHICH, ("first", duration / 2.0, "last"), strict=True):
-            png = extract_frame(video, at, Path(tmp) / f"{which}.png")
-            with Image.open(png) as img:
-                out.append(img.convert("RGB"))
-    return out[0], out[1], out[2]
+    first, middle, last = (read_frame(video, at) for at in ("first", duration / 2.0, "last"))
+    return first, middle, last
 
 
 def _font(size: int) -> Any:
