@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from PIL import Image
 from omniflow.cli import cli
 from omniflow.report import Shot, contact_sheet
 from omniflow.report.contact import CAPTION_H, GAP, LABEL_W, MARGIN, TITLE_H
+from tests.ops.conftest import write_video
 from tests.report.conftest import review_project
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (30, 40, 220)
@@ -21,22 +21,7 @@ YELLOW, MAGENTA, CYAN = (230, 220, 20), (210, 30, 200), (20, 210, 220)
 def solid_video(path: Path, colours: list[tuple[int, int, int]], *, fps: int = 4, frames_each: int = 4,
                 size: tuple[int, int] = (160, 90)) -> Path:
     """An MP4 showing each colour for ``frames_each`` frames, in order."""
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.codec_context.time_base = Fraction(1, fps)
-        n = 0
-        for colour in colours:
-            for _ in range(frames_each):
-                frame = av.VideoFrame.from_image(Image.new("RGB", size, colour))
-                frame.pts = n
-                frame.time_base = Fraction(1, fps)
-                n += 1
-                out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
+    return write_video(path, [c for c in colours for _ in range(frames_each)], size=size, fps=fps)
 
 
 def close(pixel: tuple[int, ...], colour: tuple[int, int, int], tol: int = 40) -> bool:
