@@ -348,16 +348,16 @@ async def get_upload(request: Request) -> Response:
 async def get_file(request: Request) -> Response:
     """Image outputs: public URLs, like a vendor's CDN, that expire after url_ttl."""
     state = _state(request)
-    parsed = outputs.parse_image_name(request.path_params["name"])
-    task = state.tasks.get(parsed[0]) if parsed else None
-    if parsed is None or task is None or task.kind != "image" or parsed[1] >= outputs.image_count(task):
+    found = outputs.image_file(state, request.path_params["name"])
+    if found is None:
         return _json(404, bodies.content_error("File not found"))
+    task, index = found
     view = state.view(task)
     if view.status != "SUCCESS":
         return _json(404, bodies.content_error("File not found"))
     if state.now() > view.finish_time + state.config.url_ttl:
         return _json(403, bodies.content_error("Request has expired"))
-    return await _download(request, task, parsed[1], "image/png", "Bad Gateway")
+    return await _download(request, task, index, "image/png", "Bad Gateway")
 
 
 async def stats(request: Request) -> Response:

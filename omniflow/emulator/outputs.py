@@ -26,12 +26,16 @@ def image_name(task: Task, index: int) -> str:
     return f"{task.id}-{index}.png"
 
 
-def parse_image_name(name: str) -> tuple[str, int] | None:
+def image_file(state: EmulatorState, name: str) -> tuple[Task, int] | None:
+    """The image task and output index an :func:`image_name` stands for, or None."""
     stem, dot, ext = name.rpartition(".")
     task_id, dash, index = stem.rpartition("-")
     if ext != "png" or not dot or not dash or not index.isdigit():
         return None
-    return task_id, int(index)
+    task = state.tasks.get(task_id)
+    if task is None or task.kind != "image" or int(index) >= image_count(task):
+        return None
+    return task, int(index)
 
 
 def _first_reference_url(body: Any) -> str | None:
@@ -56,11 +60,10 @@ async def _lookup(state: EmulatorState, task: Task, url: str, depth: int) -> Sto
     if depth > 4:  # a chain of outputs referencing outputs: stop somewhere
         return None
     if where == "file":
-        parsed = parse_image_name(name)
-        other = state.tasks.get(parsed[0]) if parsed else None
-        if other is None or other.kind != "image" or not state.view(other).status == "SUCCESS" or parsed is None:
+        found = image_file(state, name)
+        if found is None or state.view(found[0]).status != "SUCCESS":
             return None
-        return Stored(await render(state, other, parsed[1], depth + 1), "image/png")
+        return Stored(await render(state, *found, depth + 1), "image/png")
     other = state.tasks.get(name)
     if other is None or other.kind != "video" or state.view(other).status != "SUCCESS":
         return None
