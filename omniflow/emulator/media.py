@@ -163,6 +163,11 @@ def _caption(img: Any, lines: Sequence[str], progress: float | None) -> Any:
     return out.convert("RGB")
 
 
+def _chars_per_line(width: int, height: int) -> int:
+    """How many caption characters fit across: the caption font scales with the height."""
+    return max(16, int(width / max(5.0, height * 0.052)))
+
+
 def _wrap(text: str, width: int, lines: int) -> list[str]:
     wrapped = textwrap.wrap(" ".join(text.split()), width=width) or [""]
     if len(wrapped) > lines:
@@ -191,7 +196,7 @@ def render_video(spec: VideoSpec) -> bytes:
     n = max(1, round(spec.seconds * spec.fps))
     size = (spec.width, spec.height)
     background = _background(size, spec.seed, spec.prompt, spec.reference)
-    chars = max(16, int(spec.width / max(5.0, spec.height * 0.052)))
+    chars = _chars_per_line(spec.width, spec.height)
     buf = io.BytesIO()
     # bitexact: no encoder-version tag in the container, so bytes depend only on the input.
     with av.open(buf, "w", format="mp4", options={"fflags": "+bitexact"}) as container:
@@ -224,7 +229,7 @@ def render_image(spec: ImageSpec) -> bytes:
     """A PNG keyframe showing the prompt (over the reference image when there is one)."""
     size = (spec.width, spec.height)
     background = _background(size, spec.seed + spec.index, spec.prompt, spec.reference)
-    chars = max(16, int(spec.width / max(5.0, spec.height * 0.052)))
+    chars = _chars_per_line(spec.width, spec.height)
     lines = _wrap(spec.prompt, chars, 2)
     label = spec.model if spec.index == 0 else f"{spec.model} · #{spec.index + 1}"
     lines.append(label)
