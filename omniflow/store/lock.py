@@ -26,7 +26,7 @@ from typing import Any
 
 from omniflow.errors import CacheError, Location, PipelineError, Problem
 from omniflow.store._atomic import describe_oserror, write_atomic
-from omniflow.store.cache import Entry, ObjectInfo, is_hex64
+from omniflow.store.cache import Entry
 
 LOCK_VERSION = 1
 DEFAULT_VARIANT = "default"
@@ -39,73 +39,16 @@ def variant_label(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class LockStep:
-    """What one step of one variant produced."""
-
-    key: str
-    kind: str
-    model: str | None = None
-    request: Mapping[str, Any] = field(default_factory=dict)
-    backend: str = ""
-    task_id: str | None = None
-    outputs: tuple[ObjectInfo, ...] = ()
-    upstream: Mapping[str, str] = field(default_factory=dict)  # upstream key -> sha256 consumed
-    submitted_at: str | None = None
-    completed_at: str | None = None
-    generated_seconds: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "kind": self.kind,
-            "model": self.model,
-            "request": dict(self.request),
-            "backend": self.backend,
-            "task_id": self.task_id,
-            "outputs": [o.to_json() for o in self.outputs],
-            "upstream": dict(self.upstream),
-            "submitted_at": self.submitted_at,
-            "completed_at": self.completed_at,
-            "generated_seconds": self.generated_seconds,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> LockStep:
-        """Same fields and checks as a cache index entry; ValueError says what is wrong."""
-        e = Entry.from_json(data)
-        return cls.from_entry(e)
+class LockStep(Entry):
+    """What one step of one variant produced: the fields and checks of its cache index entry."""
 
     @classmethod
     def from_entry(cls, entry: Entry) -> LockStep:
-        return cls(
-            key=entry.key,
-            kind=entry.kind,
-            model=entry.model,
-            request=dict(entry.request),
-            backend=entry.backend,
-            task_id=entry.task_id,
-            outputs=tuple(entry.outputs),
-            upstream=dict(entry.upstream),
-            submitted_at=entry.submitted_at,
-            completed_at=entry.completed_at,
-            generated_seconds=entry.generated_seconds,
-        )
+        return cls(**vars(entry))
 
     def to_entry(self) -> Entry:
         """The cache index entry this step implies (``omniflow pull`` rebuilds the index with it)."""
-        return Entry(
-            key=self.key,
-            kind=self.kind,
-            outputs=tuple(self.outputs),
-            upstream=dict(self.upstream),
-            task_id=self.task_id,
-            model=self.model,
-            request=dict(self.request),
-            backend=self.backend,
-            submitted_at=self.submitted_at,
-            completed_at=self.completed_at,
-            generated_seconds=self.generated_seconds,
-        )
+        return Entry(**vars(self))
 
 
 @dataclass(frozen=True)
@@ -348,8 +291,6 @@ def lock_from_data(data: Any) -> LockFile:
                 field_name = str(exc).split(" ", 1)[0]
                 sub = (field_name,) if isinstance(raw, dict) and field_name in raw else ()
                 raise _Invalid(where + sub, str(exc)) from exc
-            if not is_hex64(out[vname][sid].key):  # pragma: no cover - from_json checks it
-                raise _Invalid(where + ("key",), "key must be 64 lowercase hex characters")
     return LockFile(pipeline, out)
 
 
