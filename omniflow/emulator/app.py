@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from omniflow import catalog
 from omniflow.emulator import badserver, bodies, outputs
 from omniflow.emulator.asgi import DroppedResponse, EmulatorApp, EmulatorMiddleware
 from omniflow.emulator.config import EmulatorConfig
@@ -120,8 +121,8 @@ async def _submit(request: Request, user: str, kind: str, accepted: Accepted, *,
 
 
 def _created(task: Task) -> JSONResponse:
-    seconds = task.body.get("seconds")
-    ratios = {"seconds": int(seconds)} if isinstance(seconds, str) and seconds.isdigit() else {}
+    seconds = task.whole_seconds
+    ratios = {} if seconds is None else {"seconds": seconds}
     return _json(200, bodies.create_response(task), {"X-New-Api-Other-Ratios": json.dumps(ratios, separators=(",", ":"))})
 
 
@@ -161,8 +162,6 @@ async def remix_video(request: Request) -> Response:
     blank = check_prompt(body)
     if blank is not None:
         return _json(blank.status, blank.body)
-    from omniflow import catalog
-
     model = catalog.get_model(source.model)
     assert model is not None
     task = await _submit(request, user, "video", Accepted({**source.body, "prompt": body["prompt"]}, model), remixed_from=source.id)
@@ -314,8 +313,6 @@ async def get_image(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     if _user(request) is None:
         return _unauthorized(request)
-    from omniflow import catalog
-
     data = [
         {"id": m.id, "object": "model", "created": 1626777600, "owned_by": catalog.family_schema(m.family).get("x-vendor", "custom")}
         for m in catalog.all_models()

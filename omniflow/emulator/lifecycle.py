@@ -75,6 +75,12 @@ class Task:
     markers: frozenset[str] = frozenset()  # faults its [[fault:NAME]] markers force (badserver.py)
     url_fault: str | None = None  # task_no_url | task_file_url | task_evil_url: a success with a bad URL
 
+    @property
+    def whole_seconds(self) -> int | None:
+        """``seconds`` as the gateway bills it: a string of digits, else None."""
+        seconds = self.body.get("seconds")
+        return int(seconds) if isinstance(seconds, str) and seconds.isdigit() else None
+
 
 @dataclass(frozen=True)
 class TaskView:

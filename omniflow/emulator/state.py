@@ -206,9 +206,8 @@ class EmulatorState:
         return self.schedule.view(task, self.now())
 
     def quota(self, task: Task) -> int:
-        seconds = task.body.get("seconds")
-        n = int(seconds) if isinstance(seconds, str) and seconds.isdigit() else 1
-        return 50_000 * n
+        seconds = task.whole_seconds
+        return 50_000 * (1 if seconds is None else seconds)
 
     # files ------------------------------------------------------------------
 
