@@ -91,20 +91,6 @@ class ReportData:
     rows: tuple[Row, ...]
     summary: Summary
 
-    def cell(self, row: int, step: str) -> Cell | None:
-        for c in self.rows[row].cells:
-            if c.step_id == step:
-                return c
-        return None
-
-
-def newest_rows(rows: Iterable[Any]) -> dict[str, Any]:
-    """The newest journal row per key (rows come oldest first)."""
-    newest: dict[str, Any] = {}
-    for row in rows:
-        newest[row.key] = row
-    return newest
-
 
 def prompt_of(step: Any) -> str:
     """The text a reviewer wants beside a clip: the prompt, or what a local step does."""
@@ -145,7 +131,7 @@ def _cost(price: float | None, seconds: float | None) -> float | None:
 def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config: Any = None) -> ReportData:
     """Build the report's values from a plan, the cache (entries of done steps) and the journal."""
     pipeline = plan.pipeline
-    newest = newest_rows(journal_rows)
+    newest = {r.key: r for r in journal_rows}  # rows come oldest first: the newest per key wins
     price = (lambda model: config.price(model)) if config is not None else (lambda model: None)
     entry_of = functools.cache(cache.get_entry)  # a key shared by n variants: one index read, not n
     first_row: dict[str, int] = {}
