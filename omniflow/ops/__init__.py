@@ -39,8 +39,6 @@ class LocalOp:
     def __call__(self, request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> Path:
         try:
             return self.run(request, inputs, dest)
-        except MediaError:
-            raise
         except OSError as exc:  # disk full, permissions: still one clear line for the step
             raise MediaError(f"{self.kind}: {exc.strerror or exc}") from None
 
