@@ -196,7 +196,7 @@ async def get_video(request: Request) -> Response:
         return found
     task, fault = found
     state = _state(request)
-    return _answer(state, task, fault, bodies.video_object(task, state.view(task), task.origin, state.config.not_start_status))
+    return _answer(state, task, fault, bodies.video_object(task, state.view(task), state.config.not_start_status))
 
 
 async def get_wrapper(request: Request) -> Response:
@@ -206,7 +206,7 @@ async def get_wrapper(request: Request) -> Response:
     task, fault = found
     state = _state(request)
     bad = badserver.query_response(fault, {"task_id": task.id})
-    return bad if bad is not None else _json(200, bodies.wrapper(task, state.view(task), task.origin, state.quota(task)))
+    return bad if bad is not None else _json(200, bodies.wrapper(task, state.view(task), state.quota(task)))
 
 
 async def get_content(request: Request) -> Response:

@@ -45,8 +45,8 @@ def upstream_failure(status: int) -> dict[str, Any]:
     return task_error("fail_to_fetch_task", json.dumps(inner, separators=(",", ":")))
 
 
-def content_url(origin: str, task_id: str) -> str:
-    return f"{origin}/v1/videos/{task_id}/content"
+def content_url(task: Task) -> str:
+    return f"{task.origin}/v1/videos/{task.id}/content"
 
 
 def create_response(task: Task) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def create_response(task: Task) -> dict[str, Any]:
     return body
 
 
-def video_object(task: Task, view: TaskView, origin: str, not_start: str) -> dict[str, Any]:
+def video_object(task: Task, view: TaskView, not_start: str) -> dict[str, Any]:
     """§6.1: the OpenAI-style video object."""
     body: dict[str, Any] = {
         "id": task.id,
@@ -84,7 +84,7 @@ def video_object(task: Task, view: TaskView, origin: str, not_start: str) -> dic
     if task.remixed_from:
         body["remixed_from_video_id"] = task.remixed_from
     if view.status == "SUCCESS":
-        body["metadata"] = {"url": content_url(origin, task.id)}
+        body["metadata"] = {"url": content_url(task)}
     elif view.status == "FAILURE":
         body["error"] = {"message": view.fail_reason or "task failed", "code": "video_generation_failed"}
     return body
@@ -105,9 +105,9 @@ def _upstream_body(task: Task, view: TaskView) -> dict[str, Any]:
     return body
 
 
-def wrapper(task: Task, view: TaskView, origin: str, quota: int) -> dict[str, Any]:
+def wrapper(task: Task, view: TaskView, quota: int) -> dict[str, Any]:
     """§6.2: ``{code, message, data: TaskDto}`` with Go key order and omissions."""
-    result_url = content_url(origin, task.id) if view.status == "SUCCESS" else view.fail_reason
+    result_url = content_url(task) if view.status == "SUCCESS" else view.fail_reason
     images = task.body.get("images")
     dto: dict[str, Any] = {
         "id": task.row,
