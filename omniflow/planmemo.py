@@ -34,7 +34,6 @@ from typing import Any
 
 from omniflow.language import memo as _memo
 
-_RACY_NS = 2_000_000_000
 _FORMAT = 1
 
 Info = tuple[tuple[str, ...], Mapping[str, str]]  # output sha256s, upstream key -> sha256
@@ -67,7 +66,7 @@ class IndexSummary:
         if st is not None:
             sig = (st.st_size, st.st_mtime_ns, st.st_ino)
             known = self._old.get(key)
-            if known is not None and known[0] == sig and st.st_mtime_ns < self._taken_ns - _RACY_NS:
+            if known is not None and known[0] == sig and st.st_mtime_ns < self._taken_ns - _memo.RACY_NS:
                 self._new[key] = known
                 return known[1]
         entry = self._cache.get_entry(key)  # raises CacheError on a corrupt file, as before
@@ -105,11 +104,9 @@ def _read_summary(path: Path) -> tuple[dict[str, Any], int]:
 
 def summary_path(state: Path, pipeline_file: Path) -> Path | None:
     """Where the index summary of one pipeline file lives, or None when memos are off."""
-    folder = Path(state) / _memo.MEMO_DIR
     if not _memo.enabled() or not Path(state).is_dir():
         return None
-    name = hashlib.sha256(os.path.abspath(pipeline_file).encode()).hexdigest()[:16]
-    return folder / f"index-{name}.pickle"
+    return Path(state) / _memo.MEMO_DIR / f"index-{_memo.file_prefix(str(pipeline_file))}.pickle"
 
 
 # -- the lock ------------------------------------------------------------------
@@ -312,8 +309,7 @@ def _lock_memo_file(data: bytes, state: Path) -> Path:
 def _lock_code_fingerprint() -> bytes:
     from omniflow.store import cache, lock
 
-    sigs = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in (lock.__file__, cache.__file__)]
-    return repr(sigs).encode()
+    return repr([(f, _memo.stat_sig(f)) for f in (lock.__file__, cache.__file__)]).encode()
 
 
 def _parse_fast(data: bytes) -> Any:

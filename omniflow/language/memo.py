@@ -42,7 +42,7 @@ FORMAT = 1
 KEEP_PER_FILE = 4  # memos kept per pipeline file (e.g. both backends, a --set or two)
 # A file whose mtime is this close to the moment its stat was taken may change again
 # within the same mtime tick: such files are re-hashed on every check ("racy git").
-_RACY_NS = 2_000_000_000
+RACY_NS = 2_000_000_000
 
 # The modules whose behaviour a loaded Pipeline depends on, relative to the package.
 _CODE = ("__init__.py", "catalog.py", "keys.py", "errors.py", "graph.py", "language")
@@ -52,7 +52,7 @@ def enabled(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get("OMNIFLOW_NO_MEMO", "") in ("", "0")
 
 
-def _stat_sig(path: str) -> tuple[int, int] | None:
+def stat_sig(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -71,7 +71,7 @@ def code_fingerprint() -> bytes:
         path = os.path.join(pkg, name)
         files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".py")) if os.path.isdir(path) else [path]
         for f in files:
-            h.update(f"{f}|{_stat_sig(f)}\n".encode())
+            h.update(f"{f}|{stat_sig(f)}\n".encode())
     from importlib import resources
 
     # schema *content*: a schema edited and restored within one mtime tick must still count
@@ -92,7 +92,7 @@ def code_fingerprint() -> bytes:
     for lib in ("jinja2", "yaml", "_yaml"):
         spec = find_spec(lib)
         origin = spec.origin if spec is not None else None
-        h.update(f"{lib}|{origin}|{_stat_sig(origin) if origin else None}\n".encode())
+        h.update(f"{lib}|{origin}|{stat_sig(origin) if origin else None}\n".encode())
     return h.digest()
 
 
@@ -113,14 +113,14 @@ def memo_dir(root: Path) -> Path | None:
     return state / MEMO_DIR if state.is_dir() else None
 
 
-def _prefix(file: str) -> str:
-    # memos of one pipeline file share a prefix, so older ones can be pruned
+def file_prefix(file: str) -> str:
+    """16 hex digits naming one pipeline file: its memos share it, so older ones can be pruned."""
     return hashlib.sha256(os.path.abspath(file).encode()).hexdigest()[:16]
 
 
 def read(folder: Path, file: str, key: str) -> Any | None:
     """The memoised Pipeline for ``key``, or None (absent, unreadable, or an asset changed)."""
-    path = folder / f"{_prefix(file)}-{key}.pickle"
+    path = folder / f"{file_prefix(file)}-{key}.pickle"
     try:
         raw = path.read_bytes()
     except OSError:
@@ -138,10 +138,10 @@ def read(folder: Path, file: str, key: str) -> Any | None:
 
 def _assets_unchanged(assets: Iterable[tuple[str, int, int, str]], taken_ns: int) -> bool:
     for path, size, mtime_ns, digest in assets:
-        sig = _stat_sig(path)
+        sig = stat_sig(path)
         if sig is None:
             return False
-        if sig == (size, mtime_ns) and mtime_ns < taken_ns - _RACY_NS:
+        if sig == (size, mtime_ns) and mtime_ns < taken_ns - RACY_NS:
             continue
         try:
             with open(path, "rb") as f:
@@ -161,7 +161,7 @@ def assets_of(pipeline: Any) -> list[tuple[str, int, int, str]]:
                 seen[path] = digest
     out = []
     for path, digest in sorted(seen.items()):
-        sig = _stat_sig(path)
+        sig = stat_sig(path)
         if sig is not None:
             out.append((path, sig[0], sig[1], digest))
     return out
@@ -179,7 +179,7 @@ def write(folder: Path, file: str, key: str, pipeline: Any, *, started_ns: int) 
     try:
         data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
         folder.mkdir(parents=True, exist_ok=True)
-        prefix = _prefix(file)
+        prefix = file_prefix(file)
         write_atomic(folder / f"{prefix}-{key}.pickle", data, tmp_dir=folder)
         _prune(folder, prefix)
     except Exception:  # noqa: BLE001 - a memo that cannot be written is only a slower next load
