@@ -125,6 +125,20 @@ def guarded(call: Callable[[], T], where: S3Location, endpoint_url: str | None) 
         raise explain(exc, where, endpoint_url) from None
 
 
+def guarded_or_none(call: Callable[[], T], where: S3Location, endpoint_url: str | None) -> T | None:
+    """Like :func:`guarded`, but None when S3 answers that the object is not there."""
+    from botocore import exceptions as bx
+
+    try:
+        return call()
+    except bx.ClientError as exc:
+        if is_not_found(exc):
+            return None
+        raise explain(exc, where, endpoint_url) from None
+    except bx.BotoCoreError as exc:
+        raise explain(exc, where, endpoint_url) from None
+
+
 def check_bucket(client: Any, where: S3Location, endpoint_url: str | None) -> None:
     """Fail early and clearly when the bucket is missing or unreachable.
 

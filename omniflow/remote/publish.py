@@ -15,7 +15,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from omniflow.remote._s3 import check_bucket, guarded, is_not_found, make_client, parse_s3_url
+from omniflow.remote._s3 import check_bucket, guarded, guarded_or_none, make_client, parse_s3_url
 from omniflow.store.cache import ext_for
 
 #: S3 refuses presigned URLs that live longer than 7 days (SigV4).
@@ -50,8 +50,6 @@ class S3Publisher:
         return await asyncio.to_thread(self.publish_sync, Path(path), media_type)
 
     def publish_sync(self, path: Path, media_type: str) -> str:
-        from botocore import exceptions as bx
-
         from omniflow.backends.publish import PublishError
 
         try:
@@ -65,16 +63,11 @@ class S3Publisher:
         client = self._get_client()
         bucket = self.location.bucket
 
-        def upload_if_missing() -> None:
-            try:
-                client.head_object(Bucket=bucket, Key=name)
-                return  # same bytes already published: content-addressed
-            except bx.ClientError as exc:
-                if not is_not_found(exc):
-                    raise
-            client.upload_file(str(path), bucket, name, ExtraArgs={"ContentType": media_type})
-
-        guarded(upload_if_missing, self.location, self.endpoint_url)
+        # same bytes already published (content-addressed): nothing to upload
+        if guarded_or_none(lambda: client.head_object(Bucket=bucket, Key=name), self.location,
+                           self.endpoint_url) is None:
+            guarded(lambda: client.upload_file(str(path), bucket, name, ExtraArgs={"ContentType": media_type}),
+                    self.location, self.endpoint_url)
         return guarded(
             lambda: client.generate_presigned_url(
                 "get_object", Params={"Bucket": bucket, "Key": name}, ExpiresIn=self.expires

@@ -37,9 +37,8 @@ from omniflow.remote._s3 import (
     RemoteError,
     S3Location,
     check_bucket,
-    explain,
     guarded,
-    is_not_found,
+    guarded_or_none,
     make_client,
     parse_s3_url,
 )
@@ -141,18 +140,11 @@ class RemoteCache:
     def _call(self, fn: Callable[[], T]) -> T:
         return guarded(fn, self.location, self.endpoint_url)
 
-    def _exists(self, name: str) -> bool:
-        from botocore import exceptions as bx
+    def _call_or_none(self, fn: Callable[[], T]) -> T | None:
+        return guarded_or_none(fn, self.location, self.endpoint_url)
 
-        try:
-            self.client.head_object(Bucket=self.location.bucket, Key=name)
-            return True
-        except bx.ClientError as exc:
-            if is_not_found(exc):
-                return False
-            raise explain(exc, self.location, self.endpoint_url) from None
-        except bx.BotoCoreError as exc:
-            raise explain(exc, self.location, self.endpoint_url) from None
+    def _exists(self, name: str) -> bool:
+        return self._call_or_none(lambda: self.client.head_object(Bucket=self.location.bucket, Key=name)) is not None
 
     def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         items = list(items)
@@ -208,18 +200,11 @@ class RemoteCache:
 
     def get_entry(self, key: str) -> Entry | None:
         """The remote index entry for ``key``, or None; a malformed one is RemoteCorruptError."""
-        from botocore import exceptions as bx
-
         _check_key(key)
-        try:
-            answer = self.client.get_object(Bucket=self.location.bucket, Key=self.index_key(key))
-            raw = answer["Body"].read()
-        except bx.ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise explain(exc, self.location, self.endpoint_url) from None
-        except bx.BotoCoreError as exc:
-            raise explain(exc, self.location, self.endpoint_url) from None
+        raw = self._call_or_none(
+            lambda: self.client.get_object(Bucket=self.location.bucket, Key=self.index_key(key))["Body"].read())
+        if raw is None:
+            return None
         try:
             entry = Entry.from_json(json.loads(raw.decode("utf-8")))
         except (ValueError, UnicodeDecodeError) as exc:
@@ -343,30 +328,27 @@ class RemoteCache:
 
     def _download_object(self, cache: Cache, key: str, sha: str, expected_size: int, media_type: str,
                          **media: Any) -> None:
-        from botocore import exceptions as bx
-
         tmp = cache.temp_path(".part")
-        digest = hashlib.sha256()
-        got = 0
+
+        def download() -> tuple[int, str]:
+            answer = self.client.get_object(Bucket=self.location.bucket, Key=self.object_key(sha))
+            digest = hashlib.sha256()
+            got = 0
+            with open(tmp, "wb") as f:
+                for chunk in answer["Body"].iter_chunks(_CHUNK):
+                    got += len(chunk)
+                    if got > expected_size:
+                        break  # refuse early: no unbounded download for a bad object
+                    digest.update(chunk)
+                    f.write(chunk)
+            return got, digest.hexdigest()
+
         try:
-            try:
-                answer = self.client.get_object(Bucket=self.location.bucket, Key=self.object_key(sha))
-                with open(tmp, "wb") as f:
-                    for chunk in answer["Body"].iter_chunks(_CHUNK):
-                        got += len(chunk)
-                        if got > expected_size:
-                            break  # refuse early: no unbounded download for a bad object
-                        digest.update(chunk)
-                        f.write(chunk)
-            except bx.ClientError as exc:
-                if is_not_found(exc):
-                    raise RemoteCorruptError(
-                        f"key {key}: the remote index names object {sha} but the remote has no such object; refused"
-                    ) from None
-                raise explain(exc, self.location, self.endpoint_url) from None
-            except bx.BotoCoreError as exc:
-                raise explain(exc, self.location, self.endpoint_url) from None
-            actual = digest.hexdigest()
+            done = self._call_or_none(download)
+            if done is None:
+                raise RemoteCorruptError(
+                    f"key {key}: the remote index names object {sha} but the remote has no such object; refused")
+            got, actual = done
             if got != expected_size or actual != sha:
                 raise RemoteCorruptError(
                     f"key {key}: remote object {sha} is corrupt (got {got} bytes with sha256 {actual[:12]}..., "
