@@ -112,16 +112,20 @@ def summary_path(state: Path, pipeline_file: Path) -> Path | None:
 # -- the lock ------------------------------------------------------------------
 
 
-def read_lock_memo(path: Path, state: Path) -> Any:
-    """``read_lock(path)``, from a memo keyed by the lock's bytes when one matches."""
+def read_lock_memo(path: Path, state: Path, data: bytes | None = None) -> Any:
+    """``read_lock(path)``, from a memo keyed by the lock's bytes when one matches.
+
+    ``data`` is the lock's bytes when the caller has read them already.
+    """
     from omniflow.store import read_lock
 
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return read_lock(path)  # reports the error its own way
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return read_lock(path)  # reports the error its own way
     use_memo = _memo.enabled() and Path(state).is_dir()
     memo_file = None
     if use_memo:
@@ -175,17 +179,23 @@ class LockReader:
 
     def whole(self) -> Any:
         if not self._whole_done:
-            self._whole, self._whole_done, self.was_read = read_lock_memo(self.path, self.state), True, True
+            self._whole = read_lock_memo(self.path, self.state, self._data)
+            self._whole_done = self.was_read = True
         return self._whole
+
+    def whole_steps(self, variant: str) -> Mapping[str, Any]:
+        """One variant's steps from the whole lock ({} when there is no lock or no such variant)."""
+        whole = self.whole()
+        return {} if whole is None else whole.variants.get(variant, {})
 
     def step(self, variant: str, sid: str) -> Any:
         if self._whole_done or len(self._parsed) >= self.WHOLE_AFTER:
-            return (getattr(self.whole(), "variants", {}) or {}).get(variant, {}).get(sid)
+            return self.whole_steps(variant).get(sid)
         if (variant, sid) not in self._parsed:
             self._parsed[(variant, sid)] = self._step_from_text(variant, sid)
         got = self._parsed[(variant, sid)]
         if got is _WHOLE:
-            return (getattr(self.whole(), "variants", {}) or {}).get(variant, {}).get(sid)
+            return self.whole_steps(variant).get(sid)
         return got
 
     def _step_from_text(self, variant: str, sid: str) -> Any:
@@ -200,7 +210,8 @@ class LockReader:
         assert self._headers is not None
         steps = self._headers.get(variant)
         if steps is None:
-            return None if variant.replace("=", "").replace(",", "").replace("-", "").replace("_", "").replace(".", "").isalnum() else _WHOLE
+            # a plain name would have a header if the lock had it; any other is looked up whole
+            return None if _PLAIN.fullmatch(variant.encode()) else _WHOLE
         span = steps.get(sid)
         if span is None:
             return None
@@ -274,10 +285,12 @@ class _Variants(Mapping[str, Mapping[str, Any]]):
         return _Steps(self._reader, variant)
 
     def __iter__(self) -> Any:
-        return iter(getattr(self._reader.whole(), "variants", {}) or {})
+        whole = self._reader.whole()
+        return iter(() if whole is None else whole.variants)
 
     def __len__(self) -> int:
-        return len(getattr(self._reader.whole(), "variants", {}) or {})
+        whole = self._reader.whole()
+        return 0 if whole is None else len(whole.variants)
 
 
 class _Steps(Mapping[str, Any]):
@@ -292,12 +305,10 @@ class _Steps(Mapping[str, Any]):
         return got
 
     def __iter__(self) -> Any:
-        whole = getattr(self._reader.whole(), "variants", {}) or {}
-        return iter(whole.get(self._variant, {}))
+        return iter(self._reader.whole_steps(self._variant))
 
     def __len__(self) -> int:
-        whole = getattr(self._reader.whole(), "variants", {}) or {}
-        return len(whole.get(self._variant, {}))
+        return len(self._reader.whole_steps(self._variant))
 
 
 def _lock_memo_file(data: bytes, state: Path) -> Path:
@@ -313,10 +324,10 @@ def _lock_code_fingerprint() -> bytes:
 
 
 def _parse_fast(data: bytes) -> Any:
-    """The lock parsed with libyaml (same data as the pure-Python loader), or None to fall back.
+    """The lock parsed from exactly the bytes the memo key hashed (libyaml), or None to fall back.
 
-    ``store.read_lock`` uses the pure-Python loader, which takes ~15 s on the lock
-    of a 10,000-step pipeline; libyaml builds the same values about ten times faster.
+    ``store.read_lock`` reads the file again, which may have changed since it
+    was hashed; parsing ``data`` keeps the memo key and its value together.
     Any doubt (no libyaml, a YAML error, an invalid lock) returns None so that
     ``read_lock`` produces its located error message.
     """
