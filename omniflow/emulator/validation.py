@@ -72,8 +72,7 @@ def parse_json(raw: bytes, content_type: str, request_id: str) -> dict[str, Any]
         return Rejection(400, bodies.openai_error(f"Invalid request: {detail}" + suffix))
     model = body.get("model")
     if model is not None and not isinstance(model, str):
-        detail = f"json: cannot unmarshal {_go_type(model)} into Go struct field .model of type string"
-        return Rejection(400, bodies.openai_error(f"Invalid request: {detail}" + suffix))
+        return Rejection(400, bodies.openai_error(f"Invalid request: {_unmarshal(model, 'model', 'string')}" + suffix))
     if not model:
         return Rejection(400, bodies.openai_error("Model name not specified, model name cannot be empty" + suffix))
     return body
@@ -94,18 +93,17 @@ def _decode_struct(body: dict[str, Any]) -> Rejection | None:
         value = body.get(name)
         if value is None:
             continue
-        if go_type == "string" and not isinstance(value, str):
-            msg = f"json: cannot unmarshal {_go_type(value)} into Go struct field .{name} of type string"
-            return Rejection(400, bodies.task_error("invalid_json", msg))
-        if go_type == "[]string":
-            if not isinstance(value, list):
-                msg = f"json: cannot unmarshal {_go_type(value)} into Go struct field .{name} of type []string"
-                return Rejection(400, bodies.task_error("invalid_json", msg))
-            for item in value:
-                if not isinstance(item, str):
-                    msg = f"json: cannot unmarshal {_go_type(item)} into Go struct field .{name} of type string"
-                    return Rejection(400, bodies.task_error("invalid_json", msg))
+        if go_type == "[]string" and not isinstance(value, list):
+            return Rejection(400, bodies.task_error("invalid_json", _unmarshal(value, name, go_type)))
+        for item in value if go_type == "[]string" else [value]:
+            if not isinstance(item, str):
+                return Rejection(400, bodies.task_error("invalid_json", _unmarshal(item, name, "string")))
     return None
+
+
+def _unmarshal(value: Any, name: str, go_type: str) -> str:
+    """Go's encoding/json message for ``value`` in struct field ``name`` of ``go_type``."""
+    return f"json: cannot unmarshal {_go_type(value)} into Go struct field .{name} of type {go_type}"
 
 
 def first_api_violation(model_id: str, body: dict[str, Any]) -> catalog.Violation | None:

@@ -116,6 +116,8 @@ ROWS = [
     Row("image model on video route", "POST", "/v1/videos", 503, oai(rid("No available channel for model Nano-Banana2 under group default (distributor)"), "model_not_found"), {**VEO, "model": "Nano-Banana2"}),
     Row("unknown model beats bad seconds", "POST", "/v1/videos", 503, oai(rid("No available channel for model X-1-720p under group default (distributor)"), "model_not_found"), {"model": "X-1-720p", "seconds": 5}),
     Row("seconds as a number", "POST", "/v1/videos", 400, {"code": "invalid_json", "message": "json: cannot unmarshal number into Go struct field .seconds of type string", "data": None}, {**VEO, "seconds": 4}),
+    Row("images not a list", "POST", "/v1/videos", 400, {"code": "invalid_json", "message": "json: cannot unmarshal string into Go struct field .images of type []string", "data": None}, {**VEO, "images": "https://x.test/a.png"}),
+    Row("image URL not a string", "POST", "/v1/videos", 400, {"code": "invalid_json", "message": "json: cannot unmarshal number into Go struct field .images of type string", "data": None}, {**VEO, "images": [1]}),
     Row("seconds number before blank prompt", "POST", "/v1/videos", 400, {"code": "invalid_json", "message": "json: cannot unmarshal number into Go struct field .seconds of type string", "data": None}, {**VEO, "seconds": 4, "prompt": ""}),
     Row("blank prompt", "POST", "/v1/videos", 400, {"code": "invalid_request", "message": "prompt is required", "data": None}, {**VEO, "prompt": "   "}),
     Row("missing prompt", "POST", "/v1/videos", 400, {"code": "invalid_request", "message": "prompt is required", "data": None}, {"model": "Veo-3.1-1080p", "seconds": "4"}),
