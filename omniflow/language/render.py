@@ -23,7 +23,7 @@ from omniflow.language.analysis import Analysis, article, locate, template_locat
 from omniflow.language.kinds import MEDIA_FIELDS, REMOTE_OWN_FIELDS
 from omniflow.language.model import RenderedStep
 from omniflow.language.structure import Spec, StepSpec
-from omniflow.language.suggest import did_you_mean
+from omniflow.language.suggest import did_you_mean, suggestion
 from omniflow.language.templates import TemplateProblem, Templates, is_template
 from omniflow.language.yamlnodes import Document, Path, dotted
 
@@ -205,16 +205,13 @@ class Renderer:
             model = None
         else:
             known = catalog.get_model(model)
-            if known is None:
-                near = catalog.suggest_models(model, step.kind.model_kind)
-                hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
-                self._problem(step, ("model",), f"unknown model {model!r}{hint}; see `omniflow models`", found)
-            elif known.kind != step.kind.model_kind:
-                near = catalog.suggest_models(model, step.kind.model_kind)
-                hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
-                self._problem(step, ("model",), f"{model!r} is {article(known.kind)} model, not usable in {article(step.kind.name)} step{hint}", found)
-            else:
+            if known is not None and known.kind == step.kind.model_kind:
                 self._validate(step, model, body, found)
+            else:
+                hint = suggestion(catalog.suggest_models(model, step.kind.model_kind))
+                message = (f"unknown model {model!r}{hint}; see `omniflow models`" if known is None else
+                           f"{model!r} is {article(known.kind)} model, not usable in {article(step.kind.name)} step{hint}")
+                self._problem(step, ("model",), message, found)
         if extra:
             for k in extra:
                 if k in body:

@@ -14,6 +14,10 @@ def did_you_mean(word: str, choices: Iterable[str], n: int = 1) -> str:
         lowered = {c.lower(): c for c in pool}
         if isinstance(word, str) and word.lower() in lowered:
             close = [lowered[word.lower()]]
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+    return suggestion(close)
+
+
+def suggestion(close: Iterable[str]) -> str:
+    """`` (did you mean 'x' or 'y'?)`` for names already found close, or an empty string."""
+    names = " or ".join(repr(c) for c in close)
+    return f" (did you mean {names}?)" if names else ""
