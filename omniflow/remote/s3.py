@@ -285,17 +285,15 @@ class RemoteCache:
         )
 
     def _pull_one(self, cache: Cache, key: str) -> _KeyPull:
-        local = cache.complete_entry(key)
-        if local is not None:
+        if cache.complete_entry(key) is not None:
             return _KeyPull("present")
         try:
-            entry = self.get_entry(key)
-            if entry is None:
-                return _KeyPull("missing")
-            count, size = self._download_objects(cache, entry)
+            got = self._copy_in(cache, key)
         except RemoteCorruptError as exc:
             return _KeyPull("corrupt", str(exc))
-        cache.put_entry(entry)  # last: the local entry appears only with all its objects
+        if got is None:
+            return _KeyPull("missing")
+        _, count, size = got
         return _KeyPull("fetched", objects=count, bytes=size)
 
     def fetch(self, key: str, cache: Cache) -> Entry | None:
@@ -308,12 +306,17 @@ class RemoteCache:
         local = cache.complete_entry(key)
         if local is not None:
             return local
+        got = self._copy_in(cache, key)
+        return got[0] if got is not None else None
+
+    def _copy_in(self, cache: Cache, key: str) -> tuple[Entry, int, int] | None:
+        """The remote entry of ``key`` and its objects into ``cache``: (entry, objects, bytes) downloaded."""
         entry = self.get_entry(key)
         if entry is None:
             return None
-        self._download_objects(cache, entry)
-        cache.put_entry(entry)
-        return entry
+        count, size = self._download_objects(cache, entry)
+        cache.put_entry(entry)  # last: the local entry appears only with all its objects
+        return entry, count, size
 
     def _download_objects(self, cache: Cache, entry: Entry) -> tuple[int, int]:
         count = size = 0
