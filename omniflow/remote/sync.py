@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from omniflow.language.model import Pipeline
-from omniflow.remote.s3 import RemoteCache, RemoteCorruptError
+from omniflow.remote.s3 import RemoteCache
 from omniflow.remote.select import pipeline_keys
 from omniflow.store.cache import Cache
 
@@ -31,18 +31,12 @@ def prefetch(remote: RemoteCache, pipeline: Pipeline, cache: Cache,
     """Fetch the selected steps (all, or ``targets``) the remote holds and the cache lacks."""
     keys = pipeline_keys(pipeline.variants, dict(targets) if targets is not None else None)
     local = [k for k in keys if cache.complete_entry(k) is not None]
-    todo = [k for k in keys if k not in set(local)]
+    seen = set(local)
+    todo = [k for k in keys if k not in seen]
     present = remote.has_many(todo)
-    wanted = [k for k in todo if k in present]
-
-    def one(key: str) -> tuple[str, str]:
-        try:
-            return ("fetched", "") if remote.fetch(key, cache) is not None else ("absent", "")
-        except RemoteCorruptError as exc:
-            return "corrupt", str(exc)
-
-    results = remote._map(one, wanted)
-    fetched = tuple(k for k, (state, _) in zip(wanted, results, strict=True) if state == "fetched")
-    corrupt = {k: why for k, (state, why) in zip(wanted, results, strict=True) if state == "corrupt"}
-    absent = tuple(k for k in todo if k not in fetched and k not in corrupt)
-    return FetchReport(fetched, tuple(local), absent, corrupt)
+    report = remote.pull(cache, [k for k in todo if k in present])
+    # "present" in the pull: another process cached it meanwhile, as good as fetched
+    fetched = (*report.fetched, *report.present)
+    done = {*fetched, *report.corrupt}
+    absent = tuple(k for k in todo if k not in done)
+    return FetchReport(fetched, tuple(local), absent, dict(report.corrupt))
