@@ -19,6 +19,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 # Tick and latency long enough that real time passing during a TCP test never moves a task.
 TICK, LATENCY = 600.0, 1800.0
 DONE = 4000.0  # advancing this far completes any task made before
+VEO = {"model": "Veo-3.1-1080p", "prompt": "a lighthouse at dusk", "seconds": "4"}
 
 
 @pytest.fixture

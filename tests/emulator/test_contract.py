@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from omniflow import catalog
-from tests.emulator.conftest import AUTH, DONE, make_client
+from tests.emulator.conftest import AUTH, DONE, VEO, make_client
 
 
 class Re:
@@ -50,7 +50,6 @@ def oai(message: Any, code: str = "", type: str = "new_api_error") -> dict[str, 
 
 
 NOT_EXIST = {"code": "task_not_exist", "message": "task_not_exist", "data": None}
-VEO = {"model": "Veo-3.1-1080p", "prompt": "a lighthouse at dusk", "seconds": "4"}
 IMG = {"model": "Nano-Banana2", "prompt": "a lighthouse keyframe"}
 
 

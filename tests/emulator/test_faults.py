@@ -7,9 +7,7 @@ import pytest
 
 from omniflow.emulator import EmulatorConfig, FakeClock, create_app, parse_faults
 from omniflow.emulator.lifecycle import TIMEOUT_REASON
-from tests.emulator.conftest import AUTH, DONE, make_client
-
-VEO = {"model": "Veo-3.1-1080p", "prompt": "a lighthouse at dusk", "seconds": "4"}
+from tests.emulator.conftest import AUTH, DONE, VEO, make_client
 
 
 def emulator(faults: str = "", **kw: object) -> tuple[FakeClock, object]:

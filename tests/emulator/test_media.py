@@ -39,6 +39,12 @@ def decode(data: bytes) -> tuple[float, int, int, list[Image.Image], float]:
         return c.duration / 1e6, stream.width, stream.height, frames, fps
 
 
+def first_frame_mean(data: bytes) -> list[float]:
+    """Mean colour of the first frame's upper middle: the top is never captioned."""
+    _, w, h, frames, _ = decode(data)
+    return ImageStat.Stat(frames[0].crop((w // 4, h // 8, 3 * w // 4, h // 2))).mean
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("seconds,ratio,size", [("4", None, (320, 180)), ("6", "9:16", (180, 320)), ("8", "16:9", (320, 180))])
 async def test_video_has_requested_duration_and_aspect_ratio(client: httpx.AsyncClient, seconds: str, ratio: str | None, size: tuple[int, int]) -> None:
@@ -55,18 +61,14 @@ async def test_video_has_requested_duration_and_aspect_ratio(client: httpx.Async
 async def test_first_frame_carries_the_uploaded_reference_image(client: httpx.AsyncClient) -> None:
     url = (await client.post("/_emulator/uploads", content=solid_png(RED), headers={"content-type": "image/png"})).json()["url"]
     data = await finished_video(client, {"model": "Kling-3.0-omni-1080p", "prompt": "a red wall", "seconds": "3", "images": [url]})
-    _, w, h, frames, _ = decode(data)
-    region = frames[0].crop((w // 4, h // 8, 3 * w // 4, h // 2))  # the top is never captioned
-    mean = ImageStat.Stat(region).mean
+    mean = first_frame_mean(data)
     assert all(abs(m - e) < 25 for m, e in zip(mean, RED, strict=True)), mean
 
 
 @pytest.mark.anyio
 async def test_foreign_reference_is_not_fetched_and_gets_a_placeholder(client: httpx.AsyncClient) -> None:
     body = {"model": "Kling-3.0-omni-1080p", "prompt": "a red wall", "seconds": "3", "images": ["https://example.invalid/x.png"]}
-    _, w, h, frames, _ = decode(await finished_video(client, body))
-    region = frames[0].crop((w // 4, h // 8, 3 * w // 4, h // 2))
-    mean = ImageStat.Stat(region).mean
+    mean = first_frame_mean(await finished_video(client, body))
     assert not all(abs(m - e) < 25 for m, e in zip(mean, RED, strict=True))
 
 
@@ -95,9 +97,7 @@ async def test_video_output_can_reference_an_image_task_output(client: httpx.Asy
     url = (await client.post("/_emulator/uploads", content=solid_png(RED), headers={"content-type": "image/png"})).json()["url"]
     key = (await client.post("/v1/images/generations", json={"model": "Nano-Banana2", "prompt": "k", "images": [url]})).json()
     data = await finished_video(client, {"model": "Veo-3.1-1080p", "prompt": "p", "seconds": "4", "images": [key["data"][0]["url"]]})
-    _, w, h, frames, _ = decode(data)
-    region = frames[0].crop((w // 4, h // 8, 3 * w // 4, h // 2))
-    mean = ImageStat.Stat(region).mean
+    mean = first_frame_mean(data)
     assert all(abs(m - e) < 30 for m, e in zip(mean, RED, strict=True)), mean
 
 
