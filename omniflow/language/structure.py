@@ -100,15 +100,18 @@ class Checker:
         if not isinstance(raw, dict):
             self.error(("vars",), "vars must be a mapping of name: value")
             return {}
-        out = {}
-        for k, v in raw.items():
-            if not isinstance(k, str) or not VAR_RE.match(k):
-                self.error(("vars", k), f"variable name {k!r} must be an identifier ([A-Za-z_][A-Za-z0-9_]*)", key=True)
-            elif k in RESERVED_VARS:
-                self.error(("vars", k), f"{k!r} is reserved in templates; choose another name", key=True)
-            else:
-                out[k] = v
-        return out
+        return {k: v for k, v in raw.items() if self._template_name(("vars", k), "variable name")}
+
+    def _template_name(self, path: Path, what: str) -> bool:
+        """A var or matrix name is a template name: an identifier, not a reserved one. Reports it if not."""
+        name = path[-1]
+        if not isinstance(name, str) or not VAR_RE.match(name):
+            self.error(path, f"{what} {name!r} must be an identifier ([A-Za-z_][A-Za-z0-9_]*)", key=True)
+        elif name in RESERVED_VARS:
+            self.error(path, f"{name!r} is reserved in templates; choose another name", key=True)
+        else:
+            return True
+        return False
 
     def _matrix(self, raw: Any, spec: Spec) -> None:
         if raw is None:
@@ -120,11 +123,9 @@ class Checker:
             if k in ("exclude", "include"):
                 continue
             path = ("matrix", k)
-            if not isinstance(k, str) or not VAR_RE.match(k):
-                self.error(path, f"matrix name {k!r} must be an identifier", key=True)
-            elif k in RESERVED_VARS:
-                self.error(path, f"{k!r} is reserved in templates; choose another name", key=True)
-            elif not isinstance(v, list) or not v:
+            if not self._template_name(path, "matrix name"):
+                continue
+            if not isinstance(v, list) or not v:
                 self.error(path, "a matrix entry must be a non-empty list of values")
             elif any(isinstance(x, (dict, list)) or x is None for x in v):
                 bad = next(i for i, x in enumerate(v) if isinstance(x, (dict, list)) or x is None)
