@@ -7,6 +7,7 @@ and instance metadata are switched off) and a fresh bucket.
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -14,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 
+from omniflow.cli import cli
 from omniflow.run import RunResult
 from tests import support
 from tests.support import CHAIN, Emulator
 
-__all__ = ["CHAIN", "SWEEP", "Emulator", "Project"]
+__all__ = ["CHAIN", "SWEEP", "Emulator", "Project", "omniflow"]
 
 # 3 styles x 2 lengths x 2 moods = 12 variants. The keyframe depends on the
 # style only, so each keyframe key is shared by 4 variants (likely across shards).
@@ -58,6 +61,15 @@ class Project(support.Project):
         config = self.root / "omniflow.toml"
         return Project(dest, config.read_text(encoding="utf-8") if config.exists() else "")
 
+
+def omniflow(cwd: Path, *args: str) -> Result:
+    """The command line, run in ``cwd`` as a person would."""
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
 
 
 @pytest.fixture(scope="session")

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
-from typing import Any
 
 import yaml
-from click.testing import CliRunner
 
-from omniflow.cli import cli
+from tests.remote.conftest import omniflow
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def omniflow(cwd: Path, *args: str) -> Any:
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
 
 
 def test_init_scaffolds_a_project_whose_example_validates_and_plans(tmp_path: Path) -> None:

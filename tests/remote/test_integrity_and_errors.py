@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from omniflow.cli import cli
 from omniflow.config import load_config
 from omniflow.errors import UsageError
 from omniflow.plan import plan_pipeline
 from omniflow.remote import RemoteCache, RemoteCorruptError, RemoteError, make_publisher, remote_for
 from omniflow.store import read_lock
-from tests.remote.conftest import CHAIN, Emulator, Project
-
-
-def omniflow(root: Path, *args: str) -> Any:
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(cwd)
+from tests.remote.conftest import CHAIN, Emulator, Project, omniflow
 
 
 @pytest.fixture
