@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def load(
         hit = _memo.read(folder, file, key)
         if isinstance(hit, Pipeline):
             return hit
-    started = _memo.now_ns()
+    started = time.time_ns()
     pipeline = loads(text, file=file, base_dir=p.parent, set=set, backend=backend, strict=strict)
     if folder is not None:
         _memo.write(folder, file, key, pipeline, started_ns=started)

@@ -32,7 +32,6 @@ import hashlib
 import os
 import pickle
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -199,7 +198,3 @@ def _prune(folder: Path, prefix: str) -> None:
             os.unlink(path)
         except OSError:
             pass
-
-
-def now_ns() -> int:
-    return time.time_ns()
