@@ -14,6 +14,11 @@ def _expect(result, expected: str) -> None:
     assert any(line.startswith("p.yaml:" + expected) for line in lines), "\n".join(lines)
 
 
+def _located(result) -> list[str]:
+    """The stderr lines that name a place in p.yaml."""
+    return [line for line in result.stderr.splitlines() if line.startswith("p.yaml:")]
+
+
 def test_there_are_at_least_sixty_distinct_cases():
     texts = {text for _, text, _ in CASES + STRICT_CASES}
     ids = {cid for cid, _, _ in CASES + STRICT_CASES}
@@ -45,7 +50,7 @@ def test_every_error_of_a_file_is_reported_not_just_the_first(run_cli, write):
     )
     result = run_cli("validate", write(text))
     assert result.exit_code == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("p.yaml:")]
+    errors = _located(result)
     assert errors == [
         "p.yaml:7:12: steps.a.model: unknown model 'Veo-3.1-720' (did you mean 'Veo-3.1-720p' or 'Veo-3.1-2048p' or 'Veo-3.1-fast-720p'?); see `omniflow models`",
         "p.yaml:12:13: steps.b.prompt: undefined variable 'hreo' (did you mean 'hero'?)",
@@ -111,7 +116,7 @@ def test_a_step_with_a_broken_reference_still_has_its_other_fields_checked(run_c
     )
     result = run_cli("validate", write(text))
     assert result.exit_code == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("p.yaml:")]
+    errors = _located(result)
     # the seconds error, and the reference error once: nothing derived from the broken reference
     assert errors == [
         "p.yaml:7:14: steps.shot.seconds: seconds must be one of: 4, 6, 8 for Veo-3.1-1080p",
