@@ -18,6 +18,16 @@ def echo_err(text: str) -> None:
     click.echo(text, err=True)
 
 
+def human_size(n: int) -> str:
+    """``1536`` -> ``1.5 KiB``: a byte count for a person."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
 def print_problems(problems: list[Problem]) -> None:
     for p in problems:
         echo_err(str(p))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from omniflow.cli._common import echo_err, handles_errors
+from omniflow.cli._common import echo_err, handles_errors, human_size
 
 _root_option = click.option(
     "--root",
@@ -23,14 +23,6 @@ def _cache_for(root: Path | None):  # -> (Path, Cache); typed loosely to keep im
 
     project = Path(root) if root is not None else find_root(Path.cwd())
     return project, Cache(state_dir(project))
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"  # pragma: no cover
 
 
 @click.group()
@@ -71,9 +63,9 @@ def ls(as_json: bool, root: Path | None) -> None:
         outs = ",".join(
             o.ext.lstrip(".") + ("" if store.has_object(o.sha256) else "(missing)") for o in e.outputs
         )
-        click.echo(f"{e.key[:12]}  {e.kind:<7} {e.model or '-':<28} {outs:<10} {_size(e.bytes):>9}")
+        click.echo(f"{e.key[:12]}  {e.kind:<7} {e.model or '-':<28} {outs:<10} {human_size(e.bytes):>10}")
     total = sum(e.bytes for e in entries)
-    echo_err(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {_size(total)}")
+    echo_err(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {human_size(total)}")
 
 
 @cache.command("verify")
@@ -142,7 +134,7 @@ def gc(pipelines: tuple[Path, ...], dry_run: bool, force: bool) -> None:
         click.echo(("would remove " if dry_run else "removed ") + path)
     freed = sum(sizes.get(p, 0) or _file_size(store.root / p) for p in removed)
     verb = "would free" if dry_run else "freed"
-    echo_err(f"{len(removed)} file(s), {verb} {_size(freed)}; kept {len(keep)} referenced object(s)")
+    echo_err(f"{len(removed)} file(s), {verb} {human_size(freed)}; kept {len(keep)} referenced object(s)")
 
 
 def _file_size(path: Path) -> int:

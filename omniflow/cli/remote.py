@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from omniflow.cli._common import echo_err, handles_errors
+from omniflow.cli._common import echo_err, handles_errors, human_size
 
 if TYPE_CHECKING:
     from omniflow.remote.s3 import RemoteCache
@@ -37,15 +37,6 @@ def _setup(files: tuple[str, ...]) -> tuple[RemoteCache, Cache, LockKeys]:
     return remote, Cache(state_dir(root)), selection
 
 
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
-
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @handles_errors
@@ -59,7 +50,7 @@ def push(files: tuple[str, ...]) -> None:
     report = remote.push(cache, selection.keys)
     click.echo(
         f"pushed {len(report.entries_uploaded)} step(s), {report.objects_uploaded} object(s) "
-        f"({_size(report.bytes_uploaded)}) to {remote.url}; "
+        f"({human_size(report.bytes_uploaded)}) to {remote.url}; "
         f"{len(report.entries_present)} already there"
     )
     if report.missing_local:
@@ -81,7 +72,7 @@ def pull(files: tuple[str, ...]) -> None:
     report = remote.pull(cache, selection.keys)
     click.echo(
         f"pulled {len(report.fetched)} step(s), {report.objects_downloaded} object(s) "
-        f"({_size(report.bytes_downloaded)}) from {remote.url}; "
+        f"({human_size(report.bytes_downloaded)}) from {remote.url}; "
         f"{len(report.present)} already local, {len(report.missing_remote)} not on the remote"
     )
     for why in report.corrupt.values():
