@@ -20,14 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from omniflow.language.sandbox import (  # noqa: F401  (limits re-exported for callers and tests)
-    MAX_CALLS,
-    MAX_FORMAT_WIDTH,
-    MAX_INT_BITS,
-    MAX_ITERATIONS,
-    MAX_OUTPUT,
-    MAX_RANGE,
-    MAX_SECONDS,
+from omniflow.language.sandbox import (
     MAX_VALUE_CHARS,
     TemplateLimit,
     bounded_sandbox,
@@ -256,7 +249,3 @@ def _parent_member(ast: Any, child: Any) -> Any:
         if node.node is child:
             return node
     return None
-
-
-# --- the bounded sandbox --------------------------------------------------------
-

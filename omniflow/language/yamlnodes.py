@@ -130,7 +130,7 @@ class _Converter:
 
     def _problem(self, node: yaml.Node, path: Path, message: str) -> None:
         m = node.start_mark
-        self.problems.append(Problem(Location(self.doc.file, m.line + 1, m.column + 1), _dotted(path), message))
+        self.problems.append(Problem(Location(self.doc.file, m.line + 1, m.column + 1), dotted(path), message))
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         self.doc.values[path] = self._mark(node)
@@ -193,10 +193,6 @@ def _merge_sources(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     return [node]
-
-
-def _dotted(path: Path) -> str:
-    return dotted(path)
 
 
 def dotted(path: Path) -> str:
