@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -122,17 +123,13 @@ def gc(pipelines: tuple[Path, ...], dry_run: bool, force: bool) -> None:
             "no lock references any object, so gc would empty the cache; "
             "name the pipelines whose outputs to keep, or pass --force"
         )
-    sizes = {}
-    if dry_run:
-        removed = store.gc(keep, force=force, dry_run=True)
-    else:
-        with project_lock(project):  # never collect under a running pipeline
-            for path in store.gc(keep, force=force, dry_run=True):
-                sizes[path] = _file_size(store.root / path)
-            removed = store.gc(keep, force=force)
+    # never collect under a running pipeline; sizes are measured before anything goes
+    with nullcontext() if dry_run else project_lock(project):
+        planned = store.gc(keep, force=force, dry_run=True)
+        freed = sum(_file_size(store.root / p) for p in planned)
+        removed = planned if dry_run else store.gc(keep, force=force)
     for path in removed:
         click.echo(("would remove " if dry_run else "removed ") + path)
-    freed = sum(sizes.get(p, 0) or _file_size(store.root / p) for p in removed)
     verb = "would free" if dry_run else "freed"
     echo_err(f"{len(removed)} file(s), {verb} {human_size(freed)}; kept {len(keep)} referenced object(s)")
 
