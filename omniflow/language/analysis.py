@@ -129,7 +129,7 @@ def analyse(doc: Document, spec: Spec, templates: Templates) -> Analysis:
                 broken.add(value)
                 continue
             for name in sorted(names - known_names):
-                err(step, sub, f"undefined variable {name!r}{did_you_mean(name, sorted(known_names - {'steps', 'variant', 'pipeline'}))}")
+                err(step, sub, f"undefined variable {name!r}{did_you_mean(name, sorted(known_names - set(RESERVED_VARS)))}")
                 broken.add(value)
             for ref in refs:
                 if ref.step is None:
