@@ -125,10 +125,8 @@ class Templates:
             raise TemplateProblem("template limit: expression nested too deeply") from None
         refs: list[StepRef] = []
         seen: set[int] = set()
-        for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
             if id(node) in seen:
-                continue
-            if isinstance(node, nodes.Name):
                 continue
             inner = node.node
             if isinstance(inner, nodes.Name) and inner.name == "steps" and inner.ctx == "load":
