@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from omniflow.cli._common import handles_errors
-from omniflow.cli._load import load_pipeline, pipeline_options
+from omniflow.cli._load import load_pipeline, parse_sets, pipeline_options
 
 
 @click.command()
@@ -27,7 +27,6 @@ def plan(file: str, as_json: bool, check: bool, diff_rev: str | None, sets: tupl
     pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=not as_json)
     result = plan_pipeline(pipeline)
     if diff_rev is not None:
-        from omniflow.cli._load import parse_sets
         from omniflow.plan_diff import diff_against
 
         click.echo("\n".join(diff_against(pipeline, diff_rev, result, set=parse_sets(sets))))
@@ -83,19 +82,18 @@ def render_plan(p: Any) -> list[str]:
 
 def render_status(p: Any) -> list[str]:
     """One row per variant: steps done / total, last completion time, state."""
-    from omniflow.store import read_lock
+    from omniflow.store import read_lock, variant_label
 
     lock = read_lock(p.pipeline.lock_path)
     rows = [("variant", "done", "to-run", "blocked", "last completed")]
     for v in p.variants:
+        label = variant_label(v.name)
         done = sum(1 for ps in v.steps if ps.state == "cached")
         todo = sum(1 for ps in v.steps if ps.state == "to-run")
         blocked = sum(1 for ps in v.steps if ps.state == "blocked")
-        last = ""
-        if lock is not None:
-            times = [s.completed_at for s in (lock.variants.get(v.name or "default") or {}).values() if s.completed_at]
-            last = max(times) if times else ""
-        rows.append((v.name or "default", f"{done}/{len(v.steps)}", str(todo), str(blocked), last or "never"))
+        steps = lock.variants.get(label, {}) if lock is not None else {}
+        last = max((s.completed_at for s in steps.values() if s.completed_at), default="never")
+        rows.append((label, f"{done}/{len(v.steps)}", str(todo), str(blocked), last))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
@@ -103,18 +101,19 @@ def render_status(p: Any) -> list[str]:
 def _remote_note(pipeline: Any, p: Any) -> None:
     """Say which to-run steps the shared remote already holds (run and pull fetch them)."""
     from omniflow.config import load_config
-
-    config = load_config(pipeline.root)
-    if not config.remote_url:
-        return
-    from omniflow.errors import OmniflowError
     from omniflow.remote import remote_for
 
+    config = load_config(pipeline.root)
+    remote = remote_for(config)
+    if remote is None:
+        return
     keys = [ps.step.key for ps in p.unique_steps("to-run")]
     if not keys:
         return
+    from omniflow.errors import OmniflowError
+
     try:
-        present = remote_for(config).has_many(keys)  # type: ignore[union-attr]
+        present = remote.has_many(keys)
     except OmniflowError as exc:
         click.echo(f"remote: not reachable ({exc})")
         return
