@@ -51,14 +51,19 @@ def topo_order(order: Sequence[str], deps: Mapping[str, Sequence[str]]) -> tuple
 
 def find_cycles(nodes: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[list[str]]:
     """One path per cycle among ``nodes``, as ``[a, b, ..., a]`` where each uses the next's output."""
-    inside = set(nodes)
+    rank = {s: i for i, s in enumerate(nodes)}
+
+    def upstream(node: str) -> Any:
+        # the node's deps among ``nodes``, in declaration order
+        return iter(sorted(set(deps.get(node, ())) & rank.keys(), key=rank.__getitem__))
+
     color: dict[str, int] = {}
     cycles: list[list[str]] = []
     seen_sets: set[frozenset[str]] = set()
     for start in nodes:
         if color.get(start):
             continue
-        stack: list[tuple[str, Any]] = [(start, iter(sorted(set(deps.get(start, ())) & inside, key=list(nodes).index)))]
+        stack: list[tuple[str, Any]] = [(start, upstream(start))]
         onpath = [start]
         color[start] = 1
         while stack:
@@ -79,7 +84,7 @@ def find_cycles(nodes: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list
             elif not color.get(nxt):
                 color[nxt] = 1
                 onpath.append(nxt)
-                stack.append((nxt, iter(sorted(set(deps.get(nxt, ())) & inside, key=list(nodes).index))))
+                stack.append((nxt, upstream(nxt)))
     return cycles
 
 
