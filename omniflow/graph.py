@@ -99,21 +99,17 @@ def build_graph(variant: Variant) -> networkx.DiGraph:
     g = nx.DiGraph()
     for s in variant.steps:
         g.add_node(s.id, kind=s.kind, model=s.model, key=s.key, variant=variant.name)
-    for s in variant.steps:
-        for up in s.inputs:
-            g.add_edge(up, s.id, data=True)
-        for up in s.needs:
-            if not g.has_edge(up, s.id):
-                g.add_edge(up, s.id, data=False)
+    for up, down, data in _edges(variant):
+        g.add_edge(up, down, data=data)
     return g
 
 
 def _label(s: Any) -> str:
-    what = s.model or s.kind
-    return f"{s.id}\\n{s.kind}: {what}" if s.model else f"{s.id}\\n{s.kind}"
+    return f"{s.id}\\n{s.kind}: {s.model}" if s.model else f"{s.id}\\n{s.kind}"
 
 
 def _edges(variant: Variant) -> list[tuple[str, str, bool]]:
+    """(upstream, downstream, is a data edge) in step order; a needs that is also an input is one data edge."""
     out = []
     for s in variant.steps:
         for up in s.inputs:
