@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from omniflow.cli._common import handles_errors
-from omniflow.cli._load import parse_sets
+from omniflow.cli._load import load_pipeline, pipeline_options
 from omniflow.errors import UsageError
 
 
@@ -15,19 +13,16 @@ from omniflow.errors import UsageError
 @click.argument("file")
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 @click.option("--variant", default=None, help="Variant name (default: the first).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a var; repeatable.")
-@click.option("--backend", default=None, help="Backend whose keys to use (as plan/run choose it).")
+@pipeline_options
 @handles_errors
-def graph(file: str, fmt: str, variant: str | None, sets: tuple[str, ...], backend: str | None) -> None:
+def graph(file: str, fmt: str, variant: str | None, sets: tuple[str, ...], backend: str | None, strict: bool) -> None:
     """Print the step DAG as mermaid or dot (deterministic). No network.
 
     Solid edges carry data (templates, from, inputs); dashed edges are needs.
     """
-    from omniflow.backends import choose_backend
     from omniflow.graph import to_dot, to_mermaid
-    from omniflow.language import load
 
-    pipeline = load(file, set=parse_sets(sets), backend=choose_backend(backend, os.environ))
+    pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=False)
     chosen = pipeline.variants[0]
     if variant is not None:
         names = [v.name for v in pipeline.variants]
