@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from omniflow.cli import cli
 from omniflow.language import load
+from omniflow.plan import upstream_keys
 from omniflow.store import Cache, Entry, LockFile, LockStep, write_lock
 
 PIPELINE = """
@@ -151,7 +152,7 @@ def fill_cache(root: Path, *, skip: str = "") -> None:
         if step.id == skip:
             continue
         info = cache.put_bytes(step.key.encode(), "video/mp4")
-        ups = {k: shas[k] for k in shas if f"omniflow:{k}" in json.dumps(step.request)}
+        ups = {k: shas[k] for k in upstream_keys(step)}
         entry = Entry(key=step.key, kind=step.kind, outputs=(info,), upstream=ups, model=step.model,
                       request=dict(step.request), backend="emulator")
         cache.put_entry(entry)
