@@ -186,16 +186,6 @@ class Cache:
         data = canonical_json(entry.to_json()) + b"\n"
         write_atomic(self.index_path(entry.key), data, tmp_dir=self.temp_dir())
 
-    def remove_entry(self, key: str) -> bool:
-        path = self.index_path(key)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise CacheError(f"cannot remove {path}: {describe_oserror(exc)}") from exc
-        return True
-
     def _index_files(self) -> Iterator[tuple[str, Path]]:
         if not self.index.is_dir():
             return
