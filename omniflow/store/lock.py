@@ -198,7 +198,7 @@ def update_lock(
 ) -> LockFile:
     """Re-read the lock, set one step, rewrite atomically; returns the new lock.
 
-    The run engine calls it after each step so a crash keeps what finished.
+    For one-off edits; the run engine batches its writes (run.outputs.LockWriter).
     ``pipeline`` names a lock that does not exist yet (default: the file's stem).
     """
     path = Path(path)
