@@ -56,6 +56,11 @@ class Problem:
         return self.severity == "error"
 
 
+def sorted_problems(problems: list[Problem]) -> list[Problem]:
+    """In file order: file, line, column, then step path."""
+    return sorted(problems, key=lambda p: (p.location.file, p.location.line, p.location.column, p.path))
+
+
 class OmniflowError(Exception):
     """Base of every error omniflow raises on purpose."""
 
@@ -68,9 +73,7 @@ class PipelineError(OmniflowError):
     exit_code = EXIT_INVALID
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(
-            problems, key=lambda p: (p.location.file, p.location.line, p.location.column, p.path)
-        )
+        self.problems = sorted_problems(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from omniflow.errors import Location, PipelineError, Problem, UsageError
+from omniflow.errors import Location, PipelineError, Problem, UsageError, sorted_problems
 from omniflow.language.analysis import analyse
 from omniflow.language.matrix import expand
 from omniflow.language.model import Pipeline, Variant
@@ -114,7 +114,6 @@ def loads(
         problems = [Problem(p.location, p.path, p.message, "error") for p in problems]
     if any(p.is_error for p in problems):
         raise PipelineError(problems)
-    warnings = PipelineError(problems).problems  # sorted the same way errors are
     return Pipeline(
         path=Path(file),
         name=spec.name,
@@ -122,7 +121,7 @@ def loads(
         backend=backend,
         variants=tuple(variants),
         step_ids=tuple(spec.steps),
-        warnings=tuple(warnings),
+        warnings=tuple(sorted_problems(problems)),
         lock_path=base / (Path(file).stem + ".lock"),
         root=find_root(base),
     )
