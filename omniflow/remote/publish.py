@@ -11,12 +11,11 @@ presigned URL grants access, and only for the configured lifetime.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from omniflow.remote._s3 import check_bucket, guarded, guarded_or_none, make_client, parse_s3_url
-from omniflow.store.cache import ext_for
+from omniflow.store.cache import ext_for, hash_file
 
 #: S3 refuses presigned URLs that live longer than 7 days (SigV4).
 MAX_EXPIRES = 7 * 24 * 3600
@@ -53,13 +52,10 @@ class S3Publisher:
         from omniflow.backends.publish import PublishError
 
         try:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
+            sha, _ = hash_file(path)
         except OSError as exc:
             raise PublishError(f"cannot publish {path}: {exc.strerror or exc}") from None
-        name = self.location.key(digest.hexdigest() + ext_for(media_type))
+        name = self.location.key(sha + ext_for(media_type))
         client = self._get_client()
         bucket = self.location.bucket
 

@@ -39,7 +39,8 @@ from omniflow.store.entries import (  # noqa: F401  (re-exported: the store's pu
 _CHUNK = 1 << 20
 
 
-def _hash_file(path: Path) -> tuple[str, int]:
+def hash_file(path: Path) -> tuple[str, int]:
+    """The sha256 (hex) and size of a file, read in chunks."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as f:
@@ -108,7 +109,7 @@ class Cache:
         """
         src = Path(src)
         try:
-            sha, size = _hash_file(src)
+            sha, size = hash_file(src)
             dest = self.object_path(sha)
             if dest.is_file() and dest.stat().st_size == size:
                 src.unlink()
@@ -250,7 +251,7 @@ class Cache:
         for path in self.iter_objects():
             name = path.name
             try:
-                ok = is_hex64(name) and path.parent.name == name[:2] and _hash_file(path)[0] == name
+                ok = is_hex64(name) and path.parent.name == name[:2] and hash_file(path)[0] == name
             except OSError as exc:
                 raise CacheError(f"cannot read {path}: {describe_oserror(exc)}") from exc
             if ok:
