@@ -6,10 +6,14 @@ import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from omniflow.cli._common import echo_err, handles_errors, human_size
+
+if TYPE_CHECKING:
+    from omniflow.store import Cache
 
 _root_option = click.option(
     "--root",
@@ -19,11 +23,10 @@ _root_option = click.option(
 )
 
 
-def _cache_for(root: Path | None):  # -> (Path, Cache); typed loosely to keep imports lazy
+def _cache_for(root: Path | None) -> Cache:
     from omniflow.store import Cache, find_root, state_dir
 
-    project = Path(root) if root is not None else find_root(Path.cwd())
-    return project, Cache(state_dir(project))
+    return Cache(state_dir(Path(root) if root is not None else find_root(Path.cwd())))
 
 
 @click.group()
@@ -37,7 +40,7 @@ def cache() -> None:
 @handles_errors
 def ls(as_json: bool, root: Path | None) -> None:
     """List cache entries: key, kind, model, outputs, bytes."""
-    _, store = _cache_for(root)
+    store = _cache_for(root)
     entries = list(store.entries())
     if as_json:
         doc = [
@@ -75,7 +78,7 @@ def ls(as_json: bool, root: Path | None) -> None:
 @handles_errors
 def verify(quarantine: bool, root: Path | None) -> None:
     """Re-hash every object; exit 1 naming anything corrupt."""
-    _, store = _cache_for(root)
+    store = _cache_for(root)
     bad = store.verify(quarantine=quarantine)
     problems = store.index_problems()
     for name in bad:
