@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from omniflow.errors import OmniflowError
-from omniflow.keys import UPSTREAM_PREFIX
+from omniflow.keys import FILE_PREFIX, UPSTREAM_PREFIX, upstream_key
 from omniflow.store.cache import Cache, ObjectInfo
-
-FILE_PREFIX = UPSTREAM_PREFIX + "file:"
 
 
 class Inputs:
@@ -49,10 +47,11 @@ class Inputs:
         """The body to send: every placeholder replaced by a URL the API can fetch."""
 
         async def url_for(text: str) -> str:
-            if text.startswith(FILE_PREFIX):
+            key = upstream_key(text)
+            if key is None:  # a local file, by sha256
                 sha = text[len(FILE_PREFIX):]
                 return await self.publish(sha, Path(step.files[sha]))
-            obj = self._output(step.id, text[len(UPSTREAM_PREFIX):])
+            obj = self._output(step.id, key)
             return await self.publish(obj.sha256, self.cache.object_path(obj.sha256), obj.media_type)
 
         async def walk(node: Any) -> Any:
