@@ -10,12 +10,11 @@ clip under a good name.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from omniflow.errors import CacheError
+from omniflow.store._atomic import copy_atomic
 from omniflow.store.cache import ObjectInfo
 
 MEDIA_DIR = "media"
@@ -54,7 +53,7 @@ class MediaFolder:
             if not src.is_file():
                 raise CacheError(f"output {obj.sha256[:12]} is missing from the cache ({src}); "
                                  "run the pipeline again or `omniflow pull`")
-            _copy_atomic(src, dest)
+            copy_atomic(src, dest)
             self.copied += 1
         if is_video(obj):
             self._poster(obj, dest)
@@ -69,14 +68,3 @@ class MediaFolder:
         extract_frame(video, "first", dest)  # writes atomically; PNG bytes are deterministic
 
 
-def _copy_atomic(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        raise CacheError(f"cannot write {dest}: {exc.strerror or exc}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -8,13 +8,12 @@ temp name and renamed, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from omniflow.store._atomic import copy_atomic
 from omniflow.store.cache import Cache, Entry
 from omniflow.store.lock import LockFile, LockStep, read_lock, write_lock
 
@@ -47,15 +46,7 @@ def materialize(cache: Cache, entry: Entry, dest_no_ext: Path) -> list[Path]:
         if here is not None and here.st_size == obj.bytes and here.st_mtime_ns == src_stat.st_mtime_ns:
             written.append(dest)
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        try:
-            shutil.copyfile(src, tmp)
-            os.utime(tmp, ns=(src_stat.st_atime_ns, src_stat.st_mtime_ns))
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        copy_atomic(src, dest, mtime_ns=src_stat.st_mtime_ns)
         written.append(dest)
     return written
 

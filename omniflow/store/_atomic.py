@@ -8,6 +8,7 @@ filesystem, and the two fsyncs make the rename survive a power cut too.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -80,6 +81,26 @@ def write_atomic(
         if name is not None:
             with suppress(OSError):
                 os.unlink(name)
+
+
+def copy_atomic(src: Path, dest: Path, *, mtime_ns: int | None = None) -> None:
+    """Copy ``src`` to ``dest`` through a temp name, so a reader sees the old file or the whole new one.
+
+    No fsync: for copies that can be made again from the cache (outputs/, reports).
+    ``mtime_ns`` stamps the copy (outputs/ recognise an untouched copy by size and mtime).
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        if mtime_ns is not None:
+            os.utime(tmp, ns=(mtime_ns, mtime_ns))
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise CacheError(f"cannot write {dest}: {describe_oserror(exc)}") from None
+    finally:
+        with suppress(OSError):
+            tmp.unlink()
 
 
 def utc_iso(timestamp: float) -> str:
