@@ -16,8 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from omniflow.ops._atomic import atomic_path
 from omniflow.ops.probe import MediaError, open_video, start_time, video_duration
+from omniflow.store._atomic import atomic_path
 
 # Fixed encoder settings: the same inputs give the same bytes on any machine
 # (x264's output depends on its thread count, so the count is pinned).

@@ -92,7 +92,7 @@ def contact_sheet(
     """
     from PIL import Image, ImageDraw, ImageOps
 
-    from omniflow.ops._atomic import atomic_path
+    from omniflow.store._atomic import atomic_path
 
     read = frames or (lambda s: read_frames(s.video, s.duration))
     tw = thumb_width

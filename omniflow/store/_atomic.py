@@ -7,11 +7,12 @@ filesystem, and the two fsyncs make the rename survive a power cut too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -81,6 +82,25 @@ def write_atomic(
         if name is not None:
             with suppress(OSError):
                 os.unlink(name)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``dest``; when the block succeeds, rename it onto ``dest``.
+
+    For files a library writes by path (PyAV, Pillow). No fsync: the ops write
+    into the cache's temp folder and ``Cache.put_file`` syncs before its own
+    rename; report files can be made again.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def copy_atomic(src: Path, dest: Path, *, mtime_ns: int | None = None) -> None:
