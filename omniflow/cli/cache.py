@@ -103,6 +103,7 @@ def verify(quarantine: bool, root: Path | None) -> None:
 def gc(pipelines: tuple[Path, ...], dry_run: bool, force: bool) -> None:
     """Remove objects that no lock of the given PIPELINES references.
 
+    Without PIPELINES: every pipelines/*.yaml (and *.yml) of the project.
     Example: omniflow cache gc pipelines/*.yaml
     """
     from omniflow.errors import UsageError
@@ -113,6 +114,9 @@ def gc(pipelines: tuple[Path, ...], dry_run: bool, force: bool) -> None:
         names = ", ".join(sorted(str(r) for r in roots))
         raise UsageError(f"the pipelines belong to different projects ({names}); gc one project at a time")
     (project,) = roots
+    if not pipelines:
+        found = project / "pipelines"
+        pipelines = tuple(sorted([*found.glob("*.yaml"), *found.glob("*.yml")]))
     store = Cache(state_dir(project))
     keep: set[str] = set()
     for pipeline in pipelines:

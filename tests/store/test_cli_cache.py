@@ -106,8 +106,19 @@ def test_gc_without_any_lock_refuses_unless_forced(runner, project, cache, fille
     res = runner.invoke(cli, ["cache", "gc", str(filled["b"])])
     assert res.exit_code == 2 and "--force" in res.stderr
     assert cache.has_object(filled["stale"].sha256)
+    filled["a"].with_suffix(".lock").unlink()  # now no pipeline of the project has a lock
+    res = runner.invoke(cli, ["cache", "gc"])
+    assert res.exit_code == 2 and "--force" in res.stderr
     res = runner.invoke(cli, ["cache", "gc", "--force"])
     assert res.exit_code == 0 and list(cache.iter_objects()) == []
+
+
+def test_gc_without_pipelines_keeps_what_every_project_pipeline_references(runner, project, cache, filled,
+                                                                           monkeypatch) -> None:
+    monkeypatch.chdir(project)
+    res = runner.invoke(cli, ["cache", "gc", "--force"])  # even forced: a.lock still counts
+    assert res.exit_code == 0, res.output
+    assert cache.has_object(filled["kept"].sha256) and not cache.has_object(filled["stale"].sha256)
 
 
 def test_gc_refuses_while_a_run_holds_the_project(runner, project, cache, filled) -> None:
