@@ -332,7 +332,9 @@ class Executor:
             await self._j(self.journal.finish, row_id, "failed", state.error)
             self._fail(key, f"task failed: {state.error or 'no reason given'}", task_id)
             return
-        path = await self._download(unit, task_id, state, slot)
+        if slot is not None:
+            slot.release()  # -j bounds tasks in flight remotely: this one is done, the next may start
+        path = await self._download(unit, task_id, state)
         await self._record(path, lambda info: Entry(
             key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps),
             task_id=task_id, model=step.model, request=self.inputs.for_lock(body), backend=self.pipeline.backend,
@@ -391,12 +393,10 @@ class Executor:
             self._fail(key, f"{exc}; the task {task_id} stays in the journal and the next run resumes it", task_id)
         return None
 
-    async def _download(self, unit: Unit, task_id: str, state: Any, slot: Slot | None = None) -> Path:
+    async def _download(self, unit: Unit, task_id: str, state: Any) -> Path:
         self.reporter.update(unit.key, "downloading", task_id=task_id)
         dl = await self.backend.download(unit.step.kind, task_id, state, self.cache.temp_dir(),
                                          max_bytes=self.max_download_bytes)
-        if slot is not None:
-            slot.release()  # -j bounds tasks in flight remotely; storing the bytes is local work
         return dl.path
 
     # -- local steps ------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Waiting for one remote task: the poll loop, and what it learns about task durations.
 
 Polls start at the schedule's first interval and grow toward its maximum,
-honouring ``Retry-After``. Once a few tasks of a model have finished in this
-run, a fresh task first sleeps until the typical finishing time of that model
-and only then polls from the first interval again: fewer requests, and a
+honouring ``Retry-After``. Once three tasks of a model have finished in this
+run, a fresh task first sleeps until the model's typical finishing time and
+looks once; if the task is still running it polls again after 2.5 % of that
+time, then at intervals growing 1.5x: most tasks take one or two polls, and a
 finished task is noticed within one short interval instead of a long one.
-Transient query errors are retried; the server's last words are kept for the
-message when the deadline passes.
+Tasks still polling blind when the first estimate appears cut their nap short
+and use it. Transient query errors are retried; the server's last words are
+kept for the message when the deadline passes.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ class GaveUp(Exception):
 
 
 class Durations:
-    """How long tasks of each model took in this run (lower bounds: the last poll that saw them pending)."""
+    """How long tasks of each model took in this run (lower bounds: the last poll that saw them pending).
+
+    The estimate is the median of the last 50: a task found finished at its
+    first look adds a short bound and one still running a long one, so the
+    estimate settles where about half the first looks find the task done.
+    """
 
     def __init__(self) -> None:
         self._samples: dict[str, list[float]] = {}
@@ -83,20 +90,30 @@ async def wait_for_task(
     last = None
     last_pending = start
     last_error: BackendError | None = None
+    looked = False  # slept to the estimate already
+    late = 0  # polls made past the estimate
     while True:
         # read every time: tasks of the same model finishing meanwhile teach us
         estimate = durations.estimate(model) if durations is not None else None
         elapsed = clock() - start
-        if retry_after is None and estimate is not None and elapsed < estimate:
-            delay = estimate - elapsed  # sleep through the typical duration in one go
+        if retry_after is None and estimate is not None and elapsed < estimate and not looked:
+            delay = estimate - elapsed  # sleep through the typical duration in one go, once
+            looked = True
         elif retry_after is None and estimate is not None and elapsed < 2 * estimate:
-            # just past the typical finish: look often (a twentieth of it, never above `first`)
-            delay = max(0.05, min(schedule.first, 0.05 * estimate))
+            # past the typical finish: look soon (a fortieth of it), then less and
+            # less often (x1.5, never above `first`), so a crowd of late tasks
+            # does not turn into a storm of polls
+            delay = max(0.02, min(schedule.first, 0.025 * estimate * 1.5**late))
+            late += 1
         else:
             delay = schedule.interval(attempt, rng, retry_after, elapsed)
             attempt += 1
-        await sleep(delay)
+        if estimate is None and durations is not None and retry_after is None:
+            await _nap(sleep, clock, delay, lambda: durations.estimate(model) is not None)
+        else:
+            await sleep(delay)
         retry_after = None
+        looked_at = clock()
         try:
             state = await backend.get(kind, task_id)
         except BackendError as exc:
@@ -113,9 +130,28 @@ async def wait_for_task(
                 if durations is not None and state.status == "completed" and model:
                     durations.add(model, last_pending - start)
                 return state
-            last_pending = clock()
+            last_pending = looked_at
             if (state.status, state.progress) != last and on_progress is not None:
                 last = (state.status, state.progress)
                 await on_progress(state)
         if clock() - start > deadline:
             raise GaveUp(deadline, last_error)
+
+
+async def _nap(sleep: Callable[[float], Awaitable[None]], clock: Callable[[], float], delay: float,
+               learned: Callable[[], bool]) -> None:
+    """``sleep(delay)`` in a few slices, cut short once ``learned()`` turns true.
+
+    In the first wave of a run every task polls blind, with growing intervals.
+    As soon as a few of them have finished, the rest stop napping and poll near
+    the learned finishing time instead of up to a quarter of their wait late.
+    Slices of the injected ``sleep`` (no events racing it) keep tests on a
+    fake clock deterministic.
+    """
+    end = clock() + delay
+    piece = max(0.05, delay / 8)
+    while not learned():
+        left = end - clock()
+        if left <= 0.005:  # (and a fake clock cannot move by less than its float's step)
+            return
+        await sleep(min(left, piece))
