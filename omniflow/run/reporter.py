@@ -40,6 +40,8 @@ class Reporter:
         if view is None:
             return
         changed = state != view.state or (detail and detail != view.detail)
+        if state != view.state or detail:
+            view.detail = detail  # a new state starts without the last one's words (a retry note)
         view.state = state
         if progress is not None:
             view.progress = progress
@@ -47,8 +49,6 @@ class Reporter:
             view.progress = 100
         if task_id:
             view.task_id = task_id
-        if detail:
-            view.detail = detail
         if changed:
             self.emit(view)
 
@@ -66,7 +66,15 @@ class Reporter:
 
 
 class PlainReporter(Reporter):
-    """One line per state change, to stderr by default."""
+    """One line per state change, to stderr by default.
+
+    The brief local moments of a remote step (``submitting``, ``downloading``)
+    get no line of their own unless they carry a detail (a retry): a log of a
+    thousand-step run stays readable, and each task still shows when it was
+    queued (with its id), started and ended.
+    """
+
+    QUIET = ("submitting", "downloading")
 
     def __init__(self, stream: TextIO | None = None):
         super().__init__()
@@ -74,6 +82,8 @@ class PlainReporter(Reporter):
         self._lock = threading.Lock()
 
     def emit(self, view: StepView) -> None:
+        if view.state in self.QUIET and not view.detail:
+            return
         parts = [f"{view.state:<11}", view.label]
         if view.model:
             parts.append(f"[{view.model}]")

@@ -12,11 +12,15 @@ def test_plain_reporter_off_a_terminal_writes_one_line_per_state_change() -> Non
     rep = make_reporter(stream)
     assert isinstance(rep, PlainReporter)
     rep.add("k1", "shot1", "video", "Veo-3.1-1080p")
+    rep.update("k1", "submitting")  # a brief local moment: no line of its own
+    rep.update("k1", "submitting", detail="retrying: 503")  # ... unless it says something
     rep.update("k1", "queued", task_id="task_abc")
     rep.update("k1", "queued", progress=10)  # same state: no new line
+    rep.update("k1", "downloading")
     rep.update("k1", "failed", detail="task failed: content policy")
     lines = stream.getvalue().splitlines()
     assert lines == [
+        "submitting  shot1 [Veo-3.1-1080p] - retrying: 503",
         "queued      shot1 [Veo-3.1-1080p] task_abc",
         "failed      shot1 [Veo-3.1-1080p] task_abc - task failed: content policy",
     ]
