@@ -114,7 +114,8 @@ def _dumper() -> type:
     # them, so the same lock would differ between machines with and without
     # libyaml. Determinism beats the ~4x speed-up.
     class LockDumper(yaml.SafeDumper):
-        pass
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # a step shared by variants is written out in each, never as &id001 / *id001
 
     def represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
         style = '"' if _YAML_BREAKS.intersection(data) else None
@@ -152,20 +153,19 @@ def _fast_dumper() -> type | None:
         return None
 
     class FastLockDumper(base):  # type: ignore[misc, valid-type]
-        pass
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
 
     return FastLockDumper
 
 
-def dumps_lock(lock: LockFile) -> str:
-    """The exact text :func:`write_lock` writes."""
+def _dump(data: Any) -> str:
     import yaml
 
-    data = lock.to_json()
     fast = _fast_dumper()
-    # 5-10x faster on big locks, and the same text (see _libyaml_safe)
+    # 5-10x faster, and the same text (see _libyaml_safe)
     dumper = fast if fast is not None and _libyaml_safe(data) else _dumper()
-    body = yaml.dump(
+    return yaml.dump(
         data,
         Dumper=dumper,
         sort_keys=True,
@@ -174,13 +174,44 @@ def dumps_lock(lock: LockFile) -> str:
         width=1 << 20,  # never fold a prompt across lines: clean diffs
         indent=2,
     )
-    return _HEADER + body
 
 
-def write_lock(path: Path, lock: LockFile) -> None:
+StepTexts = dict[tuple[str, str], tuple[LockStep, str]]
+
+
+def dumps_lock(lock: LockFile, memo: StepTexts | None = None) -> str:
+    """The exact text :func:`write_lock` writes.
+
+    Each step is dumped on its own, as ``{variant: {step: ...}}``, and the
+    pieces are joined under ``variants:`` two columns further right: the same
+    text as dumping the whole lock at once (a property test checks it), but a
+    writer that keeps ``memo`` ((variant, step) -> (LockStep, text)) between
+    calls dumps only the steps that changed. Rewriting a 1,000-step lock
+    during a run then costs milliseconds instead of ~0.2 s.
+    """
+    if not lock.variants or not all(lock.variants.values()):
+        return _HEADER + _dump(lock.to_json())
+    memo = {} if memo is None else memo
+    parts = [_HEADER, _dump({"omniflow": LOCK_VERSION, "pipeline": lock.pipeline}), "variants:\n"]
+    for variant, steps in lock.variants.items():
+        for i, (step, lock_step) in enumerate(steps.items()):
+            known = memo.get((variant, step))
+            if known is None or known[0] is not lock_step:
+                known = (lock_step, _dump({variant: {step: lock_step.to_json()}}))
+                memo[(variant, step)] = known
+            head, _, body = known[1].partition("\n")
+            if not head.endswith(":") or head.startswith("?"):  # a key YAML writes in another form
+                return _HEADER + _dump(lock.to_json())
+            if i == 0:
+                parts.append(f"  {head}\n")
+            parts.extend(f"  {line}\n" for line in body.split("\n")[:-1])  # (the dump ends in a newline)
+    return "".join(parts)
+
+
+def write_lock(path: Path, lock: LockFile, memo: StepTexts | None = None) -> None:
     """Write ``lock`` to ``path`` atomically (nothing happens if the bytes are unchanged)."""
     path = Path(path)
-    text = dumps_lock(lock)
+    text = dumps_lock(lock, memo)
     secret = os.environ.get("OMNIROUTERS_API_KEY", "")
     if len(secret) >= 8 and secret in text:
         raise CacheError(f"refusing to write {path}: it would contain the OMNIROUTERS_API_KEY")

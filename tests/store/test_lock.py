@@ -230,3 +230,43 @@ def test_data_libyaml_would_write_differently_takes_the_python_emitter() -> None
     assert not _libyaml_safe({"\r": None})  # a key that needs quoting
     assert not _libyaml_safe({"p": "line\u2028break"})
     assert _libyaml_safe({"prompt": "一个女孩在海边回头微笑\n", "seconds": "5"})
+
+
+# -- a lock is dumped step by step, and reads exactly like one whole dump ------------
+
+long_variants = variant_names | st.from_regex(r"v[a-z=,]{120,140}", fullmatch=True)
+odd_tables = st.dictionaries(long_variants, st.dictionaries(names, lock_steps, min_size=1, max_size=3), max_size=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pipeline=names, table=odd_tables)
+def test_the_step_by_step_text_is_the_text_of_one_whole_dump(pipeline, table) -> None:
+    from omniflow.store.lock import _HEADER, _dump
+
+    lock = LockFile(pipeline, table)
+    memo: dict = {}
+    assert dumps_lock(lock, memo) == _HEADER + _dump(lock.to_json())
+    assert dumps_lock(lock, memo) == dumps_lock(lock)  # the memo gives back the same text
+
+
+def test_a_memo_only_dumps_steps_that_changed() -> None:
+    from dataclasses import replace
+
+    one = LockStep(key="a" * 64, kind="video", outputs=(), request={"prompt": "one"})
+    two = LockStep(key="b" * 64, kind="video", outputs=(), request={"prompt": "two"})
+    memo: dict = {}
+    dumps_lock(LockFile("p", {"": {"one": one, "two": two}}), memo)
+    before = dict(memo)
+    changed = replace(two, request={"prompt": "two, again"})
+    text = dumps_lock(LockFile("p", {"": {"one": one, "two": changed}}), memo)
+    assert memo[("default", "one")] is before[("default", "one")]
+    assert memo[("default", "two")][0] is changed and "two, again" in text
+
+
+def test_a_step_shared_by_variants_is_written_out_in_each_never_as_an_alias(tmp_path: Path) -> None:
+    shared = LockStep(key="a" * 64, kind="video", outputs=(), request={"images": ["http://x/a.png"], "m": {"x": 1}})
+    lock = LockFile("p", {"style=a": {"key": shared}, "style=b": {"key": shared}})
+    text = dumps_lock(lock)
+    assert "&id" not in text and "*id" not in text and text.count("http://x/a.png") == 2
+    write_lock(tmp_path / "p.lock", lock)
+    assert read_lock(tmp_path / "p.lock") == lock
