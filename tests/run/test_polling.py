@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from omniflow.emulator import FakeClock
+from omniflow.run.polling import _nap
+
 from .conftest import Harness
 
 
@@ -29,3 +36,12 @@ def test_after_three_tasks_a_fresh_task_sleeps_until_the_typical_duration(harnes
     # sleeps to the learned duration and saves at least two polls (the
     # emulator's 15 s tick grid makes the finishing time vary by up to 15 s)
     assert total <= 3 * cold + 5 * (cold - 2), (total, cold)
+
+
+def test_a_blind_nap_is_cut_short_once_an_estimate_exists() -> None:
+    clock = FakeClock(0.0)
+    asyncio.run(_nap(clock.sleep, clock, 4.0, lambda: clock() >= 1.0))  # the estimate appears at t=1
+    assert 1.0 <= clock() <= 1.5  # woke within one slice (4 s / 8) of it
+    untouched = FakeClock(0.0)
+    asyncio.run(_nap(untouched.sleep, untouched, 4.0, lambda: False))
+    assert untouched() == pytest.approx(4.0)  # nothing learned: the whole nap
