@@ -201,7 +201,7 @@ _BREAKS = set("\x85\u2028\u2029")
 _bmp = st.characters(min_codepoint=0x09, max_codepoint=0xFFFF, blacklist_categories=("Cs",)).filter(
     lambda c: c not in _BREAKS)
 _text = st.text(alphabet=_bmp, max_size=30)
-_keys = st.from_regex(r"\A[A-Za-z0-9_.:=,@+-]{1,20}\Z")
+_keys = st.from_regex(r"\A[A-Za-z0-9_.:=,@+-]{1,20}\Z") | st.from_regex(r"\A[A-Za-z0-9_.:=,@+-]{100,119}\Z")
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-(10**12), 10**12),
                      st.floats(allow_nan=False, allow_infinity=False), _text)
 _values = st.recursive(_scalars, lambda i: st.one_of(st.lists(i, max_size=4), st.dictionaries(_keys, i, max_size=4)),
@@ -229,6 +229,7 @@ def test_data_libyaml_would_write_differently_takes_the_python_emitter() -> None
     assert not _libyaml_safe({"prompt": "sunrise \U0001F305"})  # beyond U+FFFF
     assert not _libyaml_safe({"\r": None})  # a key that needs quoting
     assert not _libyaml_safe({"p": "line\u2028break"})
+    assert not _libyaml_safe({"style=" + "a" * 120: None})  # a key the Python emitter writes as "? key"
     assert _libyaml_safe({"prompt": "一个女孩在海边回头微笑\n", "seconds": "5"})
 
 
