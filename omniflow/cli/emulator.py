@@ -14,7 +14,7 @@ def emulator() -> None:
 
 @emulator.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port; 0 picks a free one (printed on stderr).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port; 0 picks a free one (printed on stderr).")
 @click.option("--latency", type=float, default=None, help="Emulator seconds from create to completion [default: 45].")
 @click.option("--tick", type=float, default=None, help="Gateway poller period in emulator seconds [default: 15].")
 @click.option("--speed", type=float, default=None, help="Emulator seconds per real second [default: 30].")

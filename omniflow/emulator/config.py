@@ -200,6 +200,10 @@ class EmulatorConfig:
             raise ValueError("tick and speed must be positive, latency not negative")
         if self.not_start_status not in ("queued", "unknown"):
             raise ValueError("not_start_status must be queued or unknown")
+        if self.fps < 1 or self.proxy_long_side < 2:
+            raise ValueError("fps must be at least 1 and the proxy size at least 2 pixels")
+        if self.url_ttl <= 0 or (self.retry_after is not None and self.retry_after < 0):
+            raise ValueError("url-ttl must be positive and retry-after not negative")
 
     @classmethod
     def from_env(cls, **overrides: object) -> EmulatorConfig:
