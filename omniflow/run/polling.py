@@ -44,9 +44,11 @@ class GaveUp(Exception):
 class Durations:
     """How long tasks of each model took in this run (lower bounds: the last poll that saw them pending).
 
-    The estimate is the median of the last 50: a task found finished at its
-    first look adds a short bound and one still running a long one, so the
-    estimate settles where about half the first looks find the task done.
+    The estimate is the median of the last 50. A task found finished at its
+    first look adds 0 (it was never seen pending) and one still running adds
+    the time of its last pending poll, so the estimate settles about where half
+    the first looks find the task still running: a little before the typical
+    finish.
     """
 
     def __init__(self) -> None:

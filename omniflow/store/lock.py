@@ -192,19 +192,23 @@ def dumps_lock(lock: LockFile, memo: StepTexts | None = None) -> str:
     calls dumps only the steps that changed. Rewriting a 1,000-step lock
     during a run then costs milliseconds instead of ~0.2 s.
     """
+    joined = _joined(lock, {} if memo is None else memo)
+    return joined if joined is not None else _HEADER + _dump(lock.to_json())
+
+
+def _joined(lock: LockFile, memo: StepTexts) -> str | None:
+    """The lock from its steps' texts; None when its shape needs the whole dump (no steps, a '? key')."""
     if not lock.variants or not all(lock.variants.values()):
-        return _HEADER + _dump(lock.to_json())
-    memo = {} if memo is None else memo
+        return None  # written as {} by the whole dump
     parts = [_HEADER, _dump({"omniflow": LOCK_VERSION, "pipeline": lock.pipeline}), "variants:\n"]
     for variant, steps in lock.variants.items():
         for i, (step, lock_step) in enumerate(steps.items()):
             known = memo.get((variant, step))
             if known is None or known[0] is not lock_step:
-                known = (lock_step, _dump({variant: {step: lock_step.to_json()}}))
-                memo[(variant, step)] = known
+                known = memo[(variant, step)] = (lock_step, _dump({variant: {step: lock_step.to_json()}}))
             head, _, body = known[1].partition("\n")
-            if not head.endswith(":") or head.startswith("?"):  # a key YAML writes in another form
-                return _HEADER + _dump(lock.to_json())
+            if not head.endswith(":") or head.startswith("?"):  # a long variant name YAML writes as "? key"
+                return None
             if i == 0:
                 parts.append(f"  {head}\n")
             # two columns right; an empty line (inside a quoted multi-line string) stays empty
