@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniflow.errors import Problem
+from omniflow.keys import LANGUAGE_VERSION
 from omniflow.language.kinds import DEFAULT_KIND, KINDS, Kind
 from omniflow.language.suggest import did_you_mean
 from omniflow.language.yamlnodes import Document, Path, dotted
 
-LANGUAGE_VERSION = 1
 TOP_KEYS = ("omniflow", "name", "description", "vars", "matrix", "defaults", "steps")
 RESERVED_VARS = ("steps", "pipeline", "variant")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
