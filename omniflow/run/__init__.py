@@ -166,8 +166,8 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop where it is installed (a dependency everywhere but Windows), else asyncio's.
 
     A large run is one event loop driving thousands of small HTTP exchanges;
-    uvloop runs its sockets, timers and callbacks in C, which took about a
-    tenth off the loop's CPU time in ``bench/run_scale.py``.
+    uvloop runs its sockets, timers and callbacks in C, which took about 7 %
+    off the loop thread's CPU time in ``bench/run_scale.py``.
     """
     try:
         import uvloop
