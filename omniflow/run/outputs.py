@@ -75,7 +75,7 @@ class LockWriter:
         self._clock = clock
         self._last = clock()
         self._cost = 0.0
-        self._texts: StepTexts = {}  # (variant, step) -> (LockStep, its text); touched by one writer at a time
+        self._texts: StepTexts = {}  # (variant, step) -> (LockStep, its text); one writer at a time
 
     def set(self, variant: str, step: str, lock_step: LockStep) -> None:
         if self.lock.step(variant, step) != lock_step:
