@@ -105,6 +105,13 @@ class LockFile:
 _YAML_BREAKS = frozenset("\x85\u2028\u2029")
 
 
+class _NoAliases:
+    """Dumper mix-in: a step shared by variants is written out in each, never as &id001 / *id001."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 @functools.lru_cache(maxsize=1)
 def _dumper() -> type:
     import yaml
@@ -113,9 +120,8 @@ def _dumper() -> type:
     # characters beyond U+FFFF as "\U0001F305" where the Python emitter keeps
     # them, so the same lock would differ between machines with and without
     # libyaml. Determinism beats the ~4x speed-up.
-    class LockDumper(yaml.SafeDumper):
-        def ignore_aliases(self, data: Any) -> bool:
-            return True  # a step shared by variants is written out in each, never as &id001 / *id001
+    class LockDumper(_NoAliases, yaml.SafeDumper):
+        pass
 
     def represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
         style = '"' if _YAML_BREAKS.intersection(data) else None
@@ -155,9 +161,8 @@ def _fast_dumper() -> type | None:
     if base is None:
         return None
 
-    class FastLockDumper(base):  # type: ignore[misc, valid-type]
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
+    class FastLockDumper(_NoAliases, base):  # type: ignore[misc, valid-type]
+        pass
 
     return FastLockDumper
 
