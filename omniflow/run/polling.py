@@ -14,6 +14,7 @@ kept for the message when the deadline passes.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,18 +53,18 @@ class Durations:
     """
 
     def __init__(self) -> None:
-        self._samples: dict[str, list[float]] = {}
+        self._samples: dict[str, deque[float]] = {}
+        self._estimates: dict[str, float] = {}  # kept at each add: every poll and nap slice reads it
 
     def add(self, model: str, seconds: float) -> None:
-        self._samples.setdefault(model, []).append(seconds)
+        samples = self._samples.setdefault(model, deque(maxlen=50))
+        samples.append(seconds)
+        if len(samples) >= 3:
+            self._estimates[model] = sorted(samples)[len(samples) // 2]
 
     def estimate(self, model: str | None) -> float | None:
         """Median of the recent samples of a model, once there are 3 or more."""
-        samples = self._samples.get(model or "", [])
-        if len(samples) < 3:
-            return None
-        ordered = sorted(samples[-50:])
-        return ordered[len(ordered) // 2]
+        return self._estimates.get(model or "")
 
 
 async def wait_for_task(

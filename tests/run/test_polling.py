@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from omniflow.emulator import FakeClock
-from omniflow.run.polling import _nap
+from omniflow.run.polling import Durations, _nap
 
 from .conftest import Harness
 
@@ -45,3 +45,16 @@ def test_a_blind_nap_is_cut_short_once_an_estimate_exists() -> None:
     untouched = FakeClock(0.0)
     asyncio.run(_nap(untouched.sleep, untouched, 4.0, lambda: False))
     assert untouched() == pytest.approx(4.0)  # nothing learned: the whole nap
+
+
+def test_the_learned_duration_is_the_median_of_the_last_fifty_once_there_are_three() -> None:
+    durations = Durations()
+    durations.add("m", 1.0)
+    durations.add("m", 2.0)
+    assert durations.estimate("m") is None  # two tasks teach nothing yet
+    durations.add("m", 3.0)
+    assert durations.estimate("m") == 2.0
+    for i in range(100):
+        durations.add("m", 10.0 + i)
+    assert durations.estimate("m") == 85.0  # the median of 60..109: older samples are forgotten
+    assert durations.estimate("other") is None and durations.estimate(None) is None
