@@ -46,6 +46,7 @@ from omniflow.run.units import (
     UNKNOWN,
     Outcome,
     Slot,
+    Submissions,
     Unit,
     build_units,
 )
@@ -109,6 +110,7 @@ class Executor:
         self._lock_writing = False
         self._global = asyncio.Semaphore(self.jobs)
         self._per_model: dict[str, asyncio.Semaphore] = {}
+        self._submissions = Submissions()
         self._build_units()
 
     # -- set-up -----------------------------------------------------------------
@@ -273,6 +275,9 @@ class Executor:
         step, key = unit.step, unit.key
         slot = Slot(self._semaphores(step.model))
         await slot.acquire()
+        submitting = resumed is None  # from the slot to the create's answer, downloads give way
+        if submitting:
+            self._submissions.begin()
         try:
             if resumed is not None:
                 row_id, task_id, body = resumed.id, resumed.task_id, dict(resumed.request)
@@ -306,6 +311,8 @@ class Executor:
                 self._inflight.add(create)
                 create.add_done_callback(self._inflight.discard)
                 task_id = await asyncio.shield(create)
+                submitting = False
+                self._submissions.end()
                 if task_id is None:
                     return
                 self._set(key, "queued", "", task_id)
@@ -317,6 +324,8 @@ class Executor:
                     return
                 await self._finish_remote(unit, row_id, task_id, state, body, submitted_at, slot)
         finally:
+            if submitting:
+                self._submissions.end()
             slot.release()
 
     def _forgetful(self) -> bool:
@@ -334,6 +343,7 @@ class Executor:
             return
         if slot is not None:
             slot.release()  # -j bounds tasks in flight remotely: this one is done, the next may start
+            await self._submissions.give_way()
         path = await self._download(unit, task_id, state)
         await self._record(path, lambda info: Entry(
             key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps),

@@ -3,9 +3,9 @@
 Polls start at the schedule's first interval and grow toward its maximum,
 honouring ``Retry-After``. Once three tasks of a model have finished in this
 run, a fresh task first sleeps until the model's typical finishing time and
-looks once; if the task is still running it polls again after 2.5 % of that
-time, then at intervals growing 1.5x: most tasks take one or two polls, and a
-finished task is noticed within one short interval instead of a long one.
+looks once; if the task is still running it polls again after 1 % of that
+time, then at intervals growing 1.25x: most tasks take two or three polls,
+and a finished task is noticed within one short interval instead of a long one.
 Tasks still polling blind when the first estimate appears cut their nap short
 and use it. Transient query errors are retried; the server's last words are
 kept for the message when the deadline passes.
@@ -103,10 +103,10 @@ async def wait_for_task(
             delay = estimate - elapsed  # sleep through the typical duration in one go, once
             looked = True
         elif retry_after is None and estimate is not None and elapsed < 2 * estimate:
-            # past the typical finish: look soon (a fortieth of it), then less and
-            # less often (x1.5, never above `first`), so a crowd of late tasks
+            # past the typical finish: look soon (a hundredth of it), then less and
+            # less often (x1.25, never above `first`), so a crowd of late tasks
             # does not turn into a storm of polls
-            delay = max(0.02, min(schedule.first, 0.025 * estimate * 1.5**late))
+            delay = max(0.02, min(schedule.first, 0.01 * estimate * 1.25**late))
             late += 1
         else:
             delay = schedule.interval(attempt, rng, retry_after, elapsed)
