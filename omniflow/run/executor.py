@@ -48,6 +48,7 @@ from omniflow.run.units import (
     Slot,
     Submissions,
     Unit,
+    awaited_keys,
     build_units,
 )
 from omniflow.store._atomic import utc_iso
@@ -117,6 +118,7 @@ class Executor:
 
     def _build_units(self) -> None:
         self.units, self.outcomes = build_units(self.plan)
+        self._awaited = awaited_keys(self.units, self.outcomes)  # their downloads never give way
         for key, unit in self.units.items():
             self.events[key] = asyncio.Event()
             label = unit.step.id if not unit.step.variant else f"{unit.step.id}@{unit.step.variant}"
@@ -343,7 +345,8 @@ class Executor:
             return
         if slot is not None:
             slot.release()  # -j bounds tasks in flight remotely: this one is done, the next may start
-            await self._submissions.give_way()
+            if key not in self._awaited:
+                await self._submissions.give_way()
         path = await self._download(unit, task_id, state)
         await self._record(path, lambda info: Entry(
             key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps),

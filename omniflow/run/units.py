@@ -47,12 +47,13 @@ class Slot:
 class Submissions:
     """Creates being submitted, and the downloads that give way to them.
 
-    A create starts paid work and holds up a slot until it is answered; a
-    download holds up only its own file, whose URL stays valid for a long
-    while. So while any step is between taking its slot and its create's
-    answer, a finished task's download waits: each answered create lets one
-    waiting download start (the two interleave), and no download waits longer
-    than ``patience`` seconds. With nothing submitting, downloads start at once.
+    A create starts paid work and holds up a slot until it is answered; the
+    download of a file no other step waits for holds up only that file, whose
+    URL stays valid for hours. So while any step is between taking its slot
+    and its create's answer, such a download waits: each answered create lets
+    one waiting download start (the two interleave), and no download waits
+    longer than ``patience`` seconds. With nothing submitting, downloads start
+    at once. (The executor never makes a download another step needs wait.)
 
     It matters when many tasks finish together, as a run's first wave does:
     with ``-j 100``, 100 creates and 100 downloads at once kept the next
@@ -131,3 +132,8 @@ def build_units(plan: Plan) -> tuple[dict[str, Unit], dict[str, Outcome]]:
             unit.places.append((variant.name, step.id))
             unit.deps.update(keys_by_id[n] for n in step.needs if n in keys_by_id)
     return units, outcomes
+
+
+def awaited_keys(units: dict[str, Unit], outcomes: dict[str, Outcome]) -> set[str]:
+    """Keys whose output a step still to run in this run waits for."""
+    return {dep for key, unit in units.items() if outcomes[key].state == "pending" for dep in unit.deps}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from omniflow.run.units import Submissions
+from omniflow.plan import make_plan
+from omniflow.run.units import Submissions, awaited_keys, build_units
+
+from .conftest import CHAIN, Harness
 
 
 async def _started(tasks: list[asyncio.Task[None]]) -> list[bool]:
@@ -58,3 +61,16 @@ def test_no_download_waits_longer_than_the_patience() -> None:
 
     done, waited, left = asyncio.run(main())
     assert done and 0.015 <= waited < 2 and left == 0
+
+
+def test_an_output_another_step_waits_for_is_never_held_back(harness: Harness) -> None:
+    """keyframe feeds shot1, shot1 feeds its frame grab and the cut; nothing waits for cut or other."""
+    harness.write("chain.yaml", CHAIN)
+    pipeline = harness.load("chain.yaml")
+    units, outcomes = build_units(make_plan(pipeline, harness.cache()))
+    ids = {unit.step.id: key for key, unit in units.items()}
+    assert awaited_keys(units, outcomes) == {ids[n] for n in ("keyframe", "shot1", "shot1_end", "shot2")}
+
+    assert harness.run("chain.yaml").exit_code == 0
+    units, outcomes = build_units(make_plan(harness.load("chain.yaml"), harness.cache()))
+    assert awaited_keys(units, outcomes) == set()  # all cached: nobody waits
