@@ -55,6 +55,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=30.0)
 EMULATOR_HEADER = "x-omniflow-emulator"
 CREATE_ROUTES = {"video": "/v1/videos", "image": "/v1/images/generations?async=true"}
 GET_ROUTES = {"video": "/v1/videos/{id}", "image": "/v1/images/generations/{id}"}
+_HEADERS = {"Accept": "*/*", "User-Agent": "omniflow"}  # on every request, besides the key where it belongs
 _MAX_RETRY_AFTER = 300.0  # never let a server park us longer than this per attempt
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -136,7 +137,7 @@ class OmniRoutersClient:
         self._emulator = False  # set when a response carries X-Omniflow-Emulator: 1
         self._fresh: set[tuple[str, str]] = set()  # created here, not yet seen by a GET
         common: dict[str, Any] = dict(timeout=timeout, max_redirects=max_redirects, follow_redirects=False,
-                                      headers={"User-Agent": "omniflow"})
+                                      headers=_HEADERS)
         # Thousands of tasks in flight share a few keep-alive connections.
         # Downloads can take long and go to other hosts, so they have their
         # own connections and never make a status poll wait. Over TCP the
@@ -338,7 +339,7 @@ class OmniRoutersClient:
         if self._direct is None:
             return await self._http.request(method, url, json=json, content=content, headers=headers)
         request = httpx.Request(method, url, json=json, content=content,
-                                headers={"Accept": "*/*", "User-Agent": "omniflow", **headers},
+                                headers={**_HEADERS, **headers},
                                 extensions={"timeout": self._http.timeout.as_dict()})
         resp = await self._direct.handle_async_request(request)
         try:
