@@ -277,9 +277,6 @@ class Executor:
         step, key = unit.step, unit.key
         slot = Slot(self._semaphores(step.model))
         await slot.acquire()
-        submitting = resumed is None  # from the slot to the create's answer, downloads give way
-        if submitting:
-            self._submissions.begin()
         try:
             if resumed is not None:
                 row_id, task_id, body = resumed.id, resumed.task_id, dict(resumed.request)
@@ -299,22 +296,21 @@ class Executor:
                     await self._finish_remote(unit, row_id, task_id, state, body, submitted_at, slot)
                     return
             if resumed is None:
-                if self.stopping:
-                    self._set(key, SKIPPED, "not started: the run is stopping")
-                    return
-                body = await self.inputs.resolve(unit.step)
-                if self.stopping:
-                    self._set(key, SKIPPED, "not started: the run is stopping")
-                    return
-                self.reporter.update(key, "submitting")
-                row_id = await self._j(self.journal.intent, key, step.kind, body_digest(body), body)
-                submitted_at = self.clock()
-                create = asyncio.ensure_future(self._create(key, row_id, step.kind, body))
-                self._inflight.add(create)
-                create.add_done_callback(self._inflight.discard)
-                task_id = await asyncio.shield(create)
-                submitting = False
-                self._submissions.end()
+                with self._submissions.submitting():  # until the create's answer, downloads give way
+                    if self.stopping:
+                        self._set(key, SKIPPED, "not started: the run is stopping")
+                        return
+                    body = await self.inputs.resolve(unit.step)
+                    if self.stopping:
+                        self._set(key, SKIPPED, "not started: the run is stopping")
+                        return
+                    self.reporter.update(key, "submitting")
+                    row_id = await self._j(self.journal.intent, key, step.kind, body_digest(body), body)
+                    submitted_at = self.clock()
+                    create = asyncio.ensure_future(self._create(key, row_id, step.kind, body))
+                    self._inflight.add(create)
+                    create.add_done_callback(self._inflight.discard)
+                    task_id = await asyncio.shield(create)
                 if task_id is None:
                     return
                 self._set(key, "queued", "", task_id)
@@ -326,8 +322,6 @@ class Executor:
                     return
                 await self._finish_remote(unit, row_id, task_id, state, body, submitted_at, slot)
         finally:
-            if submitting:
-                self._submissions.end()
             slot.release()
 
     def _forgetful(self) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,15 @@ class Submissions:
         self.patience = patience
         self.pending = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
+
+    @contextmanager
+    def submitting(self) -> Iterator[None]:
+        """The block from taking a slot to the create's answer (or giving up)."""
+        self.begin()
+        try:
+            yield
+        finally:
+            self.end()
 
     def begin(self) -> None:
         self.pending += 1

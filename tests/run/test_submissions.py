@@ -74,3 +74,15 @@ def test_an_output_another_step_waits_for_is_never_held_back(harness: Harness) -
     assert harness.run("chain.yaml").exit_code == 0
     units, outcomes = build_units(make_plan(harness.load("chain.yaml"), harness.cache()))
     assert awaited_keys(units, outcomes) == set()  # all cached: nobody waits
+
+
+def test_a_submission_block_ends_however_it_is_left() -> None:
+    subs = Submissions()
+    with subs.submitting():
+        assert subs.pending == 1
+    try:
+        with subs.submitting():
+            raise RuntimeError("create refused")
+    except RuntimeError:
+        pass
+    assert subs.pending == 0
