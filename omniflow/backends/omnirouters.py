@@ -162,6 +162,7 @@ class OmniRoutersClient:
             self._direct = LaneTransport(max_connections)
             self._http = httpx.AsyncClient(transport=self._direct, **common)
             self._dl = httpx.AsyncClient(transport=LaneTransport(32), **common)
+        self._timeouts = self._http.timeout.as_dict()  # what the client would put on each direct request
 
     def __repr__(self) -> str:
         return f"OmniRoutersClient(kind={self.kind!r}, base_url={self.base_url!r}, api_key='***')"
@@ -340,7 +341,7 @@ class OmniRoutersClient:
             return await self._http.request(method, url, json=json, content=content, headers=headers)
         request = httpx.Request(method, url, json=json, content=content,
                                 headers={**_HEADERS, **headers},
-                                extensions={"timeout": self._http.timeout.as_dict()})
+                                extensions={"timeout": self._timeouts})
         resp = await self._direct.handle_async_request(request)
         try:
             await resp.aread()

@@ -140,3 +140,31 @@ def test_the_client_uses_lanes_over_tcp_and_httpx_stock_pool_behind_a_proxy(monk
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     proxied = OmniRoutersClient("http://127.0.0.1:9", "sk-lanes-test")
     assert not isinstance(proxied._http._transport, LaneTransport)
+
+
+def test_the_clients_direct_api_requests_keep_its_read_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creates and polls skip the httpx client, not its timeouts: a silent server is a lost answer."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    from omniflow.errors import BackendError, UnknownCreateError
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        await asyncio.sleep(5)
+
+    async def go() -> tuple[str, bool, float]:
+        server, origin = await _server(silent)
+        async with server:
+            client = OmniRoutersClient(origin, "sk-lanes-test", timeout=httpx.Timeout(2.0, read=0.2), retries=0)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            with pytest.raises(UnknownCreateError) as lost:
+                await client.create("video", {"model": "m", "prompt": "p"})
+            with pytest.raises(BackendError) as polled:
+                await client.get("video", "task_x")
+            waited = loop.time() - t0
+            await client.aclose()
+            return lost.value.message, polled.value.retryable, waited
+
+    message, retryable, waited = asyncio.run(go())
+    assert "ReadTimeout" in message and retryable and waited < 1.5
