@@ -1,13 +1,18 @@
 """omniflow: YAML storyboards to generated video, cached and crash-safe.
 
-Public API::
+The facade; everything a Python user needs is here::
 
     import omniflow
     pipeline = omniflow.load("pipelines/teaser.yaml", set={"style": "noir"})
-    plan = omniflow.plan_pipeline(pipeline)        # or pipeline.plan()
-    result = omniflow.run_pipeline(pipeline)       # or pipeline.run(jobs=8)
+    plan = omniflow.plan(pipeline)          # or pipeline.plan()
+    result = omniflow.run(pipeline, jobs=8) # or pipeline.run(jobs=8)
 
-Heavy parts (httpx, PyAV, the emulator) load only when used.
+The layers below it, in the order data flows: ``core`` (keys, catalogue,
+kinds, graph) → ``language`` (YAML → Pipeline) → ``planning`` (plan, cost)
+→ ``run`` (executor) → ``store`` (cache, journal, lock) → ``report``;
+``backends`` and ``emulator`` sit beside ``run``. Heavy parts (httpx, PyAV,
+the emulator) load only when used. Every public exception is in
+:mod:`omniflow.errors` and re-exported here.
 """
 
 from __future__ import annotations
@@ -19,29 +24,39 @@ from omniflow.errors import (
     BudgetError,
     CacheError,
     Interrupted,
+    MediaError,
     OmniflowError,
     PipelineError,
     Problem,
+    PublishError,
+    RemoteCorruptError,
+    RemoteError,
     StepFailed,
     UnknownCreateError,
     UsageError,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "BackendError",
     "BudgetError",
     "CacheError",
     "Interrupted",
+    "MediaError",
     "OmniflowError",
     "PipelineError",
     "Problem",
+    "PublishError",
+    "RemoteCorruptError",
+    "RemoteError",
     "StepFailed",
     "UnknownCreateError",
     "UsageError",
     "load",
+    "plan",
     "plan_pipeline",
+    "run",
     "run_pipeline",
 ]
 
@@ -56,15 +71,20 @@ def load(path: Any, *, set: dict[str, str] | None = None, backend: str | None = 
     return _load(path, set=set, backend=backend or choose_backend(None, os.environ), strict=strict)
 
 
-def plan_pipeline(pipeline: Any, **kwargs: Any) -> Any:
-    """Plan against the project's cache, lock and journal (no network)."""
-    from omniflow.plan import plan_pipeline as _plan
+def plan(pipeline: Any, **kwargs: Any) -> Any:
+    """Plan against the project's cache, lock and journal (no network); see omniflow.planning.plan."""
+    from omniflow.planning.plan import plan_pipeline as _plan
 
     return _plan(pipeline, **kwargs)
 
 
-def run_pipeline(pipeline: Any, **kwargs: Any) -> Any:
-    """Run a pipeline; see omniflow.run.run_pipeline for the options."""
+def run(pipeline: Any, **kwargs: Any) -> Any:
+    """Run a pipeline (backend=, jobs=, targets=, keep_going=, ...); see omniflow.run.run_pipeline."""
     from omniflow.run import run_pipeline as _run
 
     return _run(pipeline, **kwargs)
+
+
+# the names of version 0.1, kept so existing scripts keep working
+plan_pipeline = plan
+run_pipeline = run

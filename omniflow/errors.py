@@ -7,6 +7,10 @@
     ├── CacheError                exit 1: the cache or lock cannot be read or written
     ├── BackendError              exit 1: an API answer (HTTP status, API code, retryable?)
     │   └── UnknownCreateError    the create request was sent but its answer was lost
+    ├── PublishError              exit 1: a local file cannot be turned into a URL the API can fetch
+    ├── MediaError                exit 1: a local media file is missing, unreadable or of a kind omniflow does not handle
+    ├── RemoteError               exit 1: the shared remote cache cannot be used
+    │   └── RemoteCorruptError    a remote object or entry does not match its name; refused
     ├── StepFailed                exit 1: a remote task or local operation failed
     └── Interrupted               exit 130: Ctrl-C
 
@@ -122,6 +126,22 @@ class BackendError(OmniflowError):
 
 class UnknownCreateError(BackendError):
     """A create request was sent but its answer was lost: a task may exist."""
+
+
+class PublishError(OmniflowError):
+    """A local file cannot be turned into a URL the API can fetch."""
+
+
+class MediaError(OmniflowError):
+    """A local media file is missing, unreadable or not a kind omniflow handles."""
+
+
+class RemoteError(OmniflowError):
+    """The remote store cannot be used: no credentials, unreachable, no bucket, denied."""
+
+
+class RemoteCorruptError(RemoteError):
+    """A remote object or index entry does not match its name; it was refused."""
 
 
 class StepFailed(OmniflowError):

@@ -18,7 +18,7 @@ from typing import Any
 from omniflow.backends.answers import parse_error_body
 from omniflow.backends.base import Download
 from omniflow.errors import BackendError
-from omniflow.ops.sniff import SNIFF_BYTES, describe_head, sniff_media_type
+from omniflow.media.sniff import SNIFF_BYTES, describe_head, sniff_media_type
 
 #: what each remote kind may deliver
 ALLOWED_TYPES = {

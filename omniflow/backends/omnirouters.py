@@ -466,7 +466,7 @@ async def _read_some(resp: httpx.Response, limit: int) -> bytes:
 
 
 def _catalogue_knows(model: str) -> bool:
-    from omniflow.catalog import get_model
+    from omniflow.core.catalog import get_model
 
     try:
         return bool(model) and get_model(model) is not None

@@ -11,13 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from omniflow.errors import OmniflowError
+from omniflow.errors import PublishError
 
 UPLOAD_ROUTE = "/_emulator/uploads"
 
-
-class PublishError(OmniflowError):
-    """A local file cannot be turned into a URL the API can fetch."""
 
 
 class Publisher(Protocol):

@@ -20,7 +20,7 @@ def graph(file: str, fmt: str, variant: str | None, sets: tuple[str, ...], backe
 
     Solid edges carry data (templates, from, inputs); dashed edges are needs.
     """
-    from omniflow.graph import to_dot, to_mermaid
+    from omniflow.core.graph import to_dot, to_mermaid
 
     pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=False)
     chosen = pipeline.variants[0]

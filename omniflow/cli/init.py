@@ -102,7 +102,7 @@ def scaffold(target: Path, *, local_schema: bool = False) -> list[Path]:
         target / "omniflow.toml": CONFIG,
     }
     if local_schema:
-        from omniflow.catalog import schema_text
+        from omniflow.core.catalog import schema_text
 
         files[target / LOCAL_SCHEMA] = schema_text("pipeline.schema.json")
     clash = [p for p in files if p.exists()]

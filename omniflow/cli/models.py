@@ -20,14 +20,14 @@ _URL = "https://example.com/x.png"
 
 
 def _ok(model: str, body: dict[str, Any], rule_prefix: str, *, advisory: bool) -> bool:
-    from omniflow.catalog import check_request
+    from omniflow.core.catalog import check_request
 
     return not any(v.rule.startswith(rule_prefix) for v in check_request(model, body, advisory=advisory))
 
 
 def describe(model_id: str) -> dict[str, Any]:
     """One model's constraints: seconds (hard), aspect ratios / images / videos (advisory)."""
-    from omniflow.catalog import get_model
+    from omniflow.core.catalog import get_model
 
     m = get_model(model_id)
     assert m is not None
@@ -59,7 +59,7 @@ def models(as_json: bool) -> None:
     seconds are hard API rules; aspect ratios, image counts and video support
     come from older docs and are advisory (warnings in validate).
     """
-    from omniflow.catalog import all_models, families, family_schema
+    from omniflow.core.catalog import all_models, families, family_schema
 
     rows = [describe(m.id) for m in all_models()]
     if as_json:
@@ -111,6 +111,6 @@ def schema() -> None:
     Use it with yaml-language-server: put
     `# yaml-language-server: $schema=<path or URL of this schema>` at the top of a pipeline.
     """
-    from omniflow.catalog import schema_text
+    from omniflow.core.catalog import schema_text
 
     click.echo(schema_text("pipeline.schema.json"), nl=False)

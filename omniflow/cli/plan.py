@@ -22,12 +22,12 @@ from omniflow.cli._load import load_pipeline, parse_sets, pipeline_options
 def plan(file: str, as_json: bool, check: bool, diff_rev: str | None, sets: tuple[str, ...], backend: str | None,
          strict: bool) -> None:
     """Show what a run would do, per variant and step: cached / to-run / blocked, and why."""
-    from omniflow.plan import plan_pipeline
+    from omniflow.planning.plan import plan_pipeline
 
     pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=not as_json)
     result = plan_pipeline(pipeline)
     if diff_rev is not None:
-        from omniflow.plan_diff import diff_against
+        from omniflow.planning.diff import diff_against
 
         click.echo("\n".join(diff_against(pipeline, diff_rev, result, set=parse_sets(sets))))
     elif as_json:
@@ -45,7 +45,7 @@ def plan(file: str, as_json: bool, check: bool, diff_rev: str | None, sets: tupl
 @handles_errors
 def status(file: str, sets: tuple[str, ...], backend: str | None, strict: bool) -> None:
     """A short table of the last run of each variant, from the lock and the cache."""
-    from omniflow.plan import plan_pipeline
+    from omniflow.planning.plan import plan_pipeline
 
     pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=False)
     click.echo("\n".join(render_status(plan_pipeline(pipeline))))

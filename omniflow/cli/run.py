@@ -63,7 +63,7 @@ def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_co
         echo_err(f"shard {i}/{n}: {len(shard_targets)} of {len(pipeline.variants)} variants")
     if dry_run:
         from omniflow.cli.plan import render_plan
-        from omniflow.plan import plan_pipeline
+        from omniflow.planning.plan import plan_pipeline
         from omniflow.run import select_targets
 
         chosen = select_targets(pipeline, targets, shard_targets)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from omniflow import catalog
+from omniflow.core import catalog
 from omniflow.emulator import badserver, bodies, outputs
 from omniflow.emulator.asgi import DroppedResponse, EmulatorApp, EmulatorMiddleware
 from omniflow.emulator.config import EmulatorConfig

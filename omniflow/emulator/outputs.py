@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from omniflow import catalog
+from omniflow.core import catalog
+from omniflow.core.keys import sha256_hex
 from omniflow.emulator.lifecycle import Task
 from omniflow.emulator.state import EmulatorState, Stored
-from omniflow.keys import sha256_hex
 
 MAX_IMAGES = 4  # `n` on the image route is clamped to this
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from omniflow import catalog
+from omniflow.core import catalog
+from omniflow.core.keys import body_digest, canonical_json, sha256_hex
 from omniflow.emulator.badserver import forced, marked
 from omniflow.emulator.config import (
     CREATE_FAULTS,
@@ -27,7 +28,6 @@ from omniflow.emulator.config import (
     ScaledClock,
 )
 from omniflow.emulator.lifecycle import FAIL_REASONS, Schedule, Task, TaskView, draw, pick
-from omniflow.keys import body_digest, canonical_json, sha256_hex
 
 _ALNUM = string.ascii_letters + string.digits
 _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "video/mp4": ".mp4", "image/gif": ".gif"}

@@ -3,7 +3,7 @@
 Gateway stage (middleware, OpenAI-style errors): content type and JSON, model
 present, model known. Task-relay stage (TaskError): the Go struct decode
 (``seconds`` must be a string), blank prompt. Upstream stage: the family rules
-from :func:`omniflow.catalog.check_request` — one source of truth with the
+from :func:`omniflow.core.catalog.check_request` — one source of truth with the
 pipeline validator — of which the FIRST hard violation the API itself enforces
 is answered, wrapped as the relay wraps an upstream 400.
 """
@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from omniflow import catalog
+from omniflow.core import catalog
 from omniflow.emulator import bodies
 
 # The Go struct the classic relay decodes the body into: field -> Go type.

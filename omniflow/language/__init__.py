@@ -4,7 +4,7 @@
 imports neither httpx, PyAV, Pillow nor rich.
 """
 
-from omniflow.language.kinds import KINDS, Kind
+from omniflow.core.kinds import KINDS, Kind
 from omniflow.language.loader import find_root, load, loads
 from omniflow.language.model import Pipeline, RenderedStep, Variant
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from omniflow.core.graph import topo_order
 from omniflow.errors import Location, Problem
-from omniflow.graph import topo_order
 from omniflow.language.structure import RESERVED_VARS, Spec, StepSpec
 from omniflow.language.suggest import did_you_mean
 from omniflow.language.templates import TemplateProblem, Templates, is_template

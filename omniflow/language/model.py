@@ -54,14 +54,16 @@ class Pipeline:
     lock_path: Path  # <dir>/<stem>.lock
     root: Path  # project root: folder holding the nearest .omniflow, else cwd
 
+    # Sugar for the facade (omniflow.plan / omniflow.run): the language layer
+    # never imports planning/ or run/ itself.
     def plan(self, **kwargs: Any) -> Any:
-        """Plan against the project's cache, lock and journal (no network); see omniflow.plan."""
-        from omniflow.plan import plan_pipeline
+        """Plan against the project's cache, lock and journal (no network): ``omniflow.plan(self)``."""
+        import omniflow
 
-        return plan_pipeline(self, **kwargs)
+        return omniflow.plan(self, **kwargs)
 
     def run(self, **kwargs: Any) -> Any:
-        """Run the pipeline (backend=, jobs=, targets=, keep_going=, ...); see omniflow.run."""
-        from omniflow.run import run_pipeline
+        """Run the pipeline (backend=, jobs=, targets=, keep_going=, ...): ``omniflow.run(self)``."""
+        import omniflow
 
-        return run_pipeline(self, **kwargs)
+        return omniflow.run(self, **kwargs)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from omniflow import catalog, keys
+from omniflow.core import catalog, keys
+from omniflow.core.kinds import MEDIA_FIELDS, REMOTE_OWN_FIELDS
 from omniflow.errors import Location
 from omniflow.language.analysis import Analysis, article, locate, template_location
-from omniflow.language.kinds import MEDIA_FIELDS, REMOTE_OWN_FIELDS
 from omniflow.language.model import RenderedStep
 from omniflow.language.structure import Spec, StepSpec
 from omniflow.language.suggest import did_you_mean, suggestion

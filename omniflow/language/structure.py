@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from omniflow.core.keys import LANGUAGE_VERSION
+from omniflow.core.kinds import DEFAULT_KIND, KINDS, Kind
 from omniflow.errors import Problem
-from omniflow.keys import LANGUAGE_VERSION
-from omniflow.language.kinds import DEFAULT_KIND, KINDS, Kind
 from omniflow.language.suggest import did_you_mean
 from omniflow.language.yamlnodes import Document, Path, dotted
 

@@ -13,17 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from omniflow.errors import OmniflowError, UsageError
+from omniflow.errors import RemoteError, UsageError
 
 T = TypeVar("T")
 
 
-class RemoteError(OmniflowError):
-    """The remote store cannot be used: no credentials, unreachable, no bucket, denied."""
-
-
-class RemoteCorruptError(RemoteError):
-    """A remote object or index entry does not match its name; it was refused."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from omniflow.keys import canonical_json
+from omniflow.core.keys import canonical_json
 from omniflow.remote._s3 import (
     RemoteCorruptError,
     RemoteError,

@@ -44,7 +44,7 @@ class ReportResult:
 def gather(pipeline: Any, plan: Any = None) -> tuple[ReportData, Any]:
     """Read plan, cache, journal and prices for ``pipeline``; returns (values, cache)."""
     from omniflow.config import load_config
-    from omniflow.plan import plan_pipeline
+    from omniflow.planning.plan import plan_pipeline
     from omniflow.store import Cache, Journal, state_dir
 
     config = load_config(pipeline.root)

@@ -59,8 +59,8 @@ Frames = tuple[Any, Any, Any]  # three PIL images: first, middle, last
 
 def read_frames(video: Path, duration: float | None = None) -> Frames:
     """The first, middle and last frame of ``video`` as RGB images."""
-    from omniflow.ops import probe
-    from omniflow.ops.frame import read_frame
+    from omniflow.media import probe
+    from omniflow.media.frame import read_frame
 
     if duration is None:
         duration = probe(video).duration or 0.0

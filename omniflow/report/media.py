@@ -60,7 +60,7 @@ class MediaFolder:
         return rel
 
     def _poster(self, obj: ObjectInfo, video: Path) -> None:
-        from omniflow.ops import extract_frame
+        from omniflow.media import extract_frame
 
         dest = self.out / poster_name(obj)
         if dest.is_file() and dest.stat().st_size > 0:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omniflow.plan import BLOCKED, CACHED, Plan
+from omniflow.planning.plan import BLOCKED, CACHED, Plan
 from omniflow.store.cache import ObjectInfo
 from omniflow.store.lock import variant_label
 

@@ -25,7 +25,7 @@ from omniflow.errors import (
     UsageError,
 )
 from omniflow.language.model import Pipeline
-from omniflow.plan import BLOCKED, TO_RUN, Plan, make_plan, unknown_keys
+from omniflow.planning.plan import BLOCKED, TO_RUN, Plan, make_plan, unknown_keys
 from omniflow.run.executor import Executor
 from omniflow.run.policy import PollSchedule
 from omniflow.run.reporter import Reporter, make_reporter

@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from omniflow.core.keys import body_digest
 from omniflow.errors import BackendError, OmniflowError, UnknownCreateError
-from omniflow.keys import body_digest
-from omniflow.plan import CACHED, Plan
+from omniflow.planning.plan import CACHED, Plan
 from omniflow.run.inputs import Inputs
 from omniflow.run.journaling import JournalWriter
 from omniflow.run.outputs import LockWriter, materialize_all
@@ -409,7 +409,7 @@ class Executor:
     # -- local steps ------------------------------------------------------------
 
     async def _local(self, unit: Unit) -> None:
-        from omniflow.ops import OPS
+        from omniflow.media import OPS
 
         step, key = unit.step, unit.key
         op = OPS[step.kind]

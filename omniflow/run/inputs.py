@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from omniflow.core.keys import FILE_PREFIX, UPSTREAM_PREFIX, upstream_key
 from omniflow.errors import OmniflowError
-from omniflow.keys import FILE_PREFIX, UPSTREAM_PREFIX, upstream_key
 from omniflow.store.cache import Cache, ObjectInfo
 
 
@@ -68,7 +68,7 @@ class Inputs:
     async def publish(self, sha: str, path: Path, media_type: str | None = None) -> str:
         if sha not in self._published:
             if media_type is None:
-                from omniflow.ops import probe
+                from omniflow.media import probe
 
                 media_type = probe(path).media_type
             self._published[sha] = await self.backend.publish(path, media_type)
@@ -91,7 +91,7 @@ class Inputs:
 
     def store(self, path: Path) -> ObjectInfo:
         """Probe a finished file and move it into the cache (worker thread); deletes it on failure."""
-        from omniflow.ops import probe
+        from omniflow.media import probe
 
         try:
             facts = probe(path)

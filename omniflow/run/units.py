@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from omniflow.plan import CACHED, TO_RUN, Plan, upstream_keys
+from omniflow.planning.plan import CACHED, TO_RUN, Plan, upstream_keys
 
 REMOTE_KINDS = ("video", "image")
 

@@ -25,8 +25,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from pathlib import Path
 
+from omniflow.core.keys import canonical_json
 from omniflow.errors import CacheError
-from omniflow.keys import canonical_json
 from omniflow.store._atomic import describe_oserror, fsync_dir, fsync_file, write_atomic
 from omniflow.store.entries import (  # noqa: F401  (re-exported: the store's public values)
     Entry,

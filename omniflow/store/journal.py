@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from omniflow.core.keys import canonical_json
 from omniflow.errors import CacheError
-from omniflow.keys import canonical_json
 from omniflow.store._atomic import describe_oserror, utc_iso
 from omniflow.store.root import state_dir
 

@@ -13,7 +13,7 @@ from omniflow.backends.base import TaskState
 from omniflow.backends.omnirouters import OmniRoutersClient
 from omniflow.emulator import EmulatorConfig, FakeClock, create_app, parse_faults
 from omniflow.errors import BackendError, UnknownCreateError
-from omniflow.ops import probe
+from omniflow.media import probe
 
 VIDEO = {"model": "Kling-3.0-omni-1080p", "prompt": "a lighthouse at dusk", "seconds": "5"}
 IMAGE = {"model": "Nano-Banana2", "prompt": "a keeper with a red scarf", "aspect_ratio": "16:9"}

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from omniflow import catalog
+from omniflow.core import catalog
 from tests.emulator.conftest import AUTH, DONE, VEO, make_client
 
 

@@ -162,7 +162,7 @@ async def test_configured_keys_restrict_access() -> None:
 
 @pytest.mark.anyio
 async def test_stats_count_one_body_per_task_so_duplicates_show() -> None:
-    from omniflow.keys import body_digest
+    from omniflow.core.keys import body_digest
 
     _, app = emulator()
     async with make_client(app) as c:

@@ -102,7 +102,7 @@ async def test_video_output_can_reference_an_image_task_output(client: httpx.Asy
 
 
 def test_full_size_uses_the_catalogue_size() -> None:
-    from omniflow import catalog
+    from omniflow.core import catalog
     from omniflow.emulator.state import EmulatorState
 
     state = EmulatorState(EmulatorConfig(clock=FakeClock(), full_size=True))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from omniflow import keys
+from omniflow.core import keys
+from omniflow.core.graph import build_graph, to_dot, to_mermaid
 from omniflow.errors import PipelineError, UsageError
-from omniflow.graph import build_graph, to_dot, to_mermaid
 from omniflow.language import load, loads
 
 from .conftest import EXAMPLES, REPO

@@ -11,7 +11,7 @@ import pytest
 
 from omniflow.config import load_config
 from omniflow.errors import UsageError
-from omniflow.plan import plan_pipeline
+from omniflow.planning.plan import plan_pipeline
 from omniflow.remote import RemoteCache, RemoteCorruptError, RemoteError, make_publisher, remote_for
 from omniflow.store import read_lock
 from tests.remote.conftest import CHAIN, Emulator, Project, omniflow

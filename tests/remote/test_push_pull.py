@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from omniflow.plan import plan_pipeline
+from omniflow.planning.plan import plan_pipeline
 from omniflow.remote import RemoteCache
 from omniflow.store import read_lock
 from tests.remote.conftest import CHAIN, Emulator, Project, omniflow

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from omniflow.config import load_config
 from omniflow.errors import UsageError
-from omniflow.plan import plan_pipeline
+from omniflow.planning.plan import plan_pipeline
 from omniflow.remote import parse_shard, prefetch, remote_for, select_shard, shard_of, shard_targets
 from omniflow.remote.select import pipeline_keys
 from tests.remote.conftest import SWEEP, Emulator, Project

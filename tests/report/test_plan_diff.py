@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from omniflow.cli import cli
 from omniflow.errors import UsageError
 from omniflow.language import load
-from omniflow.plan import plan_pipeline
-from omniflow.plan_diff import diff_against, text_change
+from omniflow.planning.diff import diff_against, text_change
+from omniflow.planning.plan import plan_pipeline
 
 BASE = """\
 omniflow: 1

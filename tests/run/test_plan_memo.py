@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from omniflow.cli import cli
 from omniflow.language import load
-from omniflow.plan import upstream_keys
+from omniflow.planning.plan import upstream_keys
 from omniflow.store import Cache, Entry, LockFile, LockStep, write_lock
 
 PIPELINE = """

@@ -55,7 +55,7 @@ def test_changing_one_prompt_reruns_exactly_it_and_its_descendants(harness: Harn
     creates = harness.creates()
     path.write_text(path.read_text().replace("the lamp comes on", "the lamp flickers on"))
     pipeline = harness.load(path)
-    from omniflow.plan import plan_pipeline
+    from omniflow.planning.plan import plan_pipeline
 
     plan = plan_pipeline(pipeline)
     states = {ps.step.id: ps.state for ps in plan.variants[0].steps}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from omniflow.plan import make_plan
+from omniflow.planning.plan import make_plan
 from omniflow.run.units import Submissions, awaited_keys, build_units
 
 from .conftest import CHAIN, Harness

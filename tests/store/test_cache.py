@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from omniflow.core.keys import canonical_json
 from omniflow.errors import CacheError
-from omniflow.keys import canonical_json
 from omniflow.store import Cache, Entry
 
 K1, K2, K3 = ("1" * 64, "2" * 64, "3" * 64)

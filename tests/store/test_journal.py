@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from omniflow.core.keys import body_digest
 from omniflow.errors import CacheError
-from omniflow.keys import body_digest
 from omniflow.store import Journal, project_lock
 
 KEY = "f" * 64

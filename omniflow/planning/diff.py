@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omniflow.core.keys import FILE_PREFIX, UPSTREAM_PREFIX, upstream_key
 from omniflow.errors import UsageError
-from omniflow.keys import FILE_PREFIX, UPSTREAM_PREFIX, upstream_key
 
 _SHORT = 48  # longest value shown inline as old -> new
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniflow.config import Config
-from omniflow.keys import UPSTREAM_PREFIX, upstream_key
+from omniflow.core.keys import UPSTREAM_PREFIX, upstream_key
 from omniflow.language.model import Pipeline, RenderedStep
 from omniflow.store.lock import variant_label
 
@@ -116,7 +116,7 @@ class CacheView:
     """What the plan asks of the cache: is there a fresh entry, and its output sha256s.
 
     Each key's entry is read once per plan (``index`` may answer from a summary,
-    see :mod:`omniflow.planmemo`); object presence is checked once per key.
+    see :mod:`omniflow.planning.index`); object presence is checked once per key.
     """
 
     def __init__(self, cache: Any, index: Any = None):
@@ -185,7 +185,7 @@ def make_plan(
 ) -> Plan:
     """Plan every variant (or only ``targets``: variant name -> step ids incl. ancestors).
 
-    ``index`` (an :class:`omniflow.planmemo.IndexSummary`) answers entry lookups
+    ``index`` (an :class:`omniflow.planning.index.IndexSummary`) answers entry lookups
     from a summary; without it every entry is read from the cache.
     """
     config = config or Config()
@@ -356,7 +356,7 @@ def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
                   targets: Mapping[str, set[str]] | None = None, resubmit_unknown: bool = False) -> Plan:
     """Plan against the project's cache, lock and journal; reads only, creates nothing."""
     from omniflow.config import load_config
-    from omniflow.planmemo import IndexSummary, LockReader, summary_path
+    from omniflow.planning.index import IndexSummary, LockReader, summary_path
     from omniflow.store import Cache, Journal, state_dir
 
     state = state_dir(pipeline.root)

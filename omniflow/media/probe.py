@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omniflow.errors import OmniflowError
-from omniflow.ops.sniff import EXTENSIONS, SNIFF_BYTES, describe_head, sniff_media_type
+from omniflow.errors import MediaError
+from omniflow.media.sniff import EXTENSIONS, SNIFF_BYTES, describe_head, sniff_media_type
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,6 @@ class MediaInfo:
     width: int | None
     height: int | None
 
-
-class MediaError(OmniflowError):
-    """A local media file is missing, unreadable or not a kind omniflow handles."""
 
 
 def probe(path: Path) -> MediaInfo:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omniflow.ops.concat import concat
-from omniflow.ops.frame import extract_frame
-from omniflow.ops.probe import MediaError, MediaInfo, probe
-from omniflow.ops.sniff import EXTENSIONS, sniff_media_type
+from omniflow.media.concat import concat
+from omniflow.media.frame import extract_frame
+from omniflow.media.probe import MediaError, MediaInfo, probe
+from omniflow.media.sniff import EXTENSIONS, sniff_media_type
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from omniflow.ops import OPS, MediaError, concat, extract_frame, probe
+from omniflow.media import OPS, MediaError, concat, extract_frame, probe
 
 
 def close(a: Sequence[int], b: Sequence[int], tol: int = 12) -> bool:
