@@ -92,7 +92,11 @@ def __getattr__(name: str) -> Any:
         from omniflow.backends.omnirouters import OmniRoutersClient
 
         return OmniRoutersClient
-    if name in ("Publisher", "EmulatorPublisher", "NoPublisher", "PublishError"):
+    if name == "PublishError":  # defined with every public error
+        from omniflow.errors import PublishError
+
+        return PublishError
+    if name in ("Publisher", "EmulatorPublisher", "NoPublisher"):
         from omniflow.backends import publish
 
         return getattr(publish, name)

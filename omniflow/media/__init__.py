@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from omniflow.errors import MediaError
 from omniflow.media.concat import concat
 from omniflow.media.frame import extract_frame
-from omniflow.media.probe import MediaError, MediaInfo, probe
+from omniflow.media.probe import MediaInfo, probe
 from omniflow.media.sniff import EXTENSIONS, sniff_media_type
 
 

@@ -16,7 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from omniflow.media.probe import MediaError, open_video, start_time, video_duration
+from omniflow.errors import MediaError
+from omniflow.media.probe import open_video, start_time, video_duration
 from omniflow.store._atomic import atomic_path
 
 # Fixed encoder settings: the same inputs give the same bytes on any machine

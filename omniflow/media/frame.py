@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omniflow.media.probe import MediaError, open_video, start_time, video_duration
+from omniflow.errors import MediaError
+from omniflow.media.probe import open_video, start_time, video_duration
 from omniflow.store._atomic import atomic_path
 
 # Seek this far before the end for "last": the seek lands on an earlier keyframe,

@@ -64,7 +64,11 @@ def __getattr__(name: str) -> Any:
         from omniflow.remote import s3
 
         return getattr(s3, name)
-    if name in ("RemoteError", "RemoteCorruptError", "parse_s3_url", "S3Location"):
+    if name in ("RemoteError", "RemoteCorruptError"):  # defined with every public error
+        from omniflow import errors
+
+        return getattr(errors, name)
+    if name in ("parse_s3_url", "S3Location"):
         from omniflow.remote import _s3
 
         return getattr(_s3, name)

@@ -49,7 +49,7 @@ class S3Publisher:
         return await asyncio.to_thread(self.publish_sync, Path(path), media_type)
 
     def publish_sync(self, path: Path, media_type: str) -> str:
-        from omniflow.backends.publish import PublishError
+        from omniflow.errors import PublishError
 
         try:
             sha, _ = hash_file(path)

@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from omniflow.core.keys import canonical_json
+from omniflow.errors import RemoteCorruptError, RemoteError
 from omniflow.remote._s3 import (
-    RemoteCorruptError,
-    RemoteError,
     S3Location,
     check_bucket,
     guarded,
