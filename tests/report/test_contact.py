@@ -11,7 +11,7 @@ from PIL import Image
 from omniflow.cli import cli
 from omniflow.report import Shot, contact_sheet
 from omniflow.report.contact import CAPTION_H, GAP, LABEL_W, MARGIN, TITLE_H
-from tests.ops.conftest import write_video
+from tests.media.conftest import write_video
 from tests.report.conftest import review_project
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (30, 40, 220)
