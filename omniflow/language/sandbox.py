@@ -3,9 +3,11 @@
 Jinja's ``ImmutableSandboxedEnvironment`` already refuses attribute walks to
 ``__class__``/``__globals__`` and mutation; this adds hard limits on what a
 render may build or spend (``range``, repetition, joins, loop iterations,
-calls, output, integer size, %-format widths, wall time) and removes
+calls, output, integer size, %-format widths, characters processed) and removes
 ``str.format`` and the ``lipsum``/``cycler``/``joiner`` globals. A limit hit
 raises :class:`TemplateLimit`; the caller turns it into a located error.
+Every limit counts work (sizes and operations), never wall-clock time, so
+whether a template validates does not depend on the machine's speed.
 Documented in docs/reliability.md.
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 import functools
 import re
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -27,7 +28,7 @@ MAX_ITERATIONS = 100_000  # loop iterations, all loops of one render together
 MAX_CALLS = 10_000  # function, method and macro calls in one render
 MAX_OUTPUT = 1_000_000  # characters emitted in one render, counting discarded block output
 MAX_INT_BITS = 4_096  # integers from * and ** (10**1000 is already absurd in a prompt)
-MAX_SECONDS = 1.0  # wall-clock time of one render
+MAX_WORK = 20_000_000  # characters read or built by filters, methods and operators in one render
 MAX_FORMAT_WIDTH = 1_000  # width/precision in %-formatting
 
 
@@ -91,16 +92,17 @@ def _is_int(v: Any) -> bool:
 class _Budget:
     """Counters of one render; every hook charges it."""
 
-    __slots__ = ("iterations", "calls", "output", "static", "deadline")
+    __slots__ = ("iterations", "calls", "output", "static", "work")
 
     def __init__(self, static: int) -> None:
-        self.iterations = self.calls = self.output = 0
+        self.iterations = self.calls = self.output = self.work = 0
         self.static = static  # a loop body can print at most the whole source per iteration
-        self.deadline = time.monotonic() + MAX_SECONDS
 
-    def clock(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise TemplateLimit(f"rendering took more than {MAX_SECONDS:g} s")
+    def charge(self, n: int) -> None:
+        """Characters an operation reads or builds: what bounds CPU time without a clock."""
+        self.work += n
+        if self.work > MAX_WORK:
+            raise TemplateLimit(f"more than {MAX_WORK:,} characters processed")
 
     def iterate(self) -> None:
         self.iterations += 1
@@ -112,13 +114,11 @@ class _Budget:
         self.calls += 1
         if self.calls > MAX_CALLS:
             raise TemplateLimit(f"more than {MAX_CALLS:,} calls (a macro calling itself?)")
-        self.clock()
 
     def emit(self, n: int) -> None:
         self.output += n
         if self.output > MAX_OUTPUT:
             raise TemplateLimit(f"more than {MAX_OUTPUT:,} characters of output")
-        self.clock()
 
 
 def collect(chunks: Iterable[str]) -> str:
@@ -169,7 +169,7 @@ def _sandbox_class() -> type:
             super().__setitem__(name, value)
 
     class BoundedSandbox(ImmutableSandboxedEnvironment):
-        """Jinja's immutable sandbox plus limits on size, iterations, calls and time.
+        """Jinja's immutable sandbox plus limits on size, iterations, calls and work.
 
         Immutable: ``list.append`` in a loop would double a list per iteration.
         ``*``, ``**``, ``+`` and ``%`` are intercepted (which also stops Jinja
@@ -234,6 +234,8 @@ def _sandbox_class() -> type:
                 budget = self._budget()
                 if budget is not None:
                     budget.call()
+                    if len(args) > value_at:
+                        budget.charge(size_of(args[value_at], MAX_VALUE_CHARS))
                 rest = list(args[value_at + 1 :]) + list(kwargs.values())
                 if name in _SIZE_FILTERS:
                     for a in rest:
@@ -252,7 +254,10 @@ def _sandbox_class() -> type:
                     items = list(self._counted(args[value_at]))
                     _predict_join(items, args[value_at + 1] if len(args) > value_at + 1 else kwargs.get("d", ""))
                     args = (*args[:value_at], items, *args[value_at + 1 :])
-                return _check_value(f"the {name} filter's result", fn(*args, **kwargs))
+                result = fn(*args, **kwargs)
+                if budget is not None:
+                    budget.charge(size_of(result, MAX_VALUE_CHARS))
+                return _check_value(f"the {name} filter's result", result)
 
             return guarded
 
@@ -288,13 +293,19 @@ def _sandbox_class() -> type:
                     raise _too_big("concatenation with +", size)
             elif operator == "%" and isinstance(left, str):
                 _check_percent_format(left)
-            return _check_value(f"the result of {operator}", super().call_binop(context, operator, left, right))
+            result = super().call_binop(context, operator, left, right)
+            budget = self._budget()
+            if budget is not None:
+                budget.charge(size_of(result, MAX_VALUE_CHARS))
+            return _check_value(f"the result of {operator}", result)
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's signature
             budget = __self._budget()
             if budget is not None:
                 budget.call()
             owner = getattr(__obj, "__self__", None)
+            if budget is not None and isinstance(owner, (str, list, tuple, dict)):
+                budget.charge(size_of(owner, MAX_VALUE_CHARS))
             name = getattr(__obj, "__name__", "")
             if isinstance(owner, str):
                 if name in _SIZE_METHODS and any(_is_int(a) and a > MAX_VALUE_CHARS for a in args):
@@ -310,7 +321,10 @@ def _sandbox_class() -> type:
             if isinstance(__obj, Macro):
                 for a in args:
                     _check_value("a macro argument", a)
-            return _check_value("a call's result", super().call(__context, __obj, *args, **kwargs))
+            result = super().call(__context, __obj, *args, **kwargs)
+            if budget is not None:
+                budget.charge(size_of(result, MAX_VALUE_CHARS))
+            return _check_value("a call's result", result)
 
     return BoundedSandbox
 

@@ -10,8 +10,9 @@ AST, which is how dependencies are inferred without rendering.
 A shared storyboard can be hostile, so Jinja runs in a bounded sandbox
 (omniflow/language/sandbox.py): no attribute walks, no ``str.format``, no
 mutation, and hard limits on ``range``, repetition, loop iterations, calls,
-output size and time. Every refusal is a :class:`TemplateProblem`, which the
-renderer turns into a located pipeline error (exit 2).
+output size and characters processed (never a clock). Every refusal is a
+:class:`TemplateProblem`, which the renderer turns into a located pipeline
+error (exit 2).
 """
 
 from __future__ import annotations

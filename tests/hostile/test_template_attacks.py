@@ -1,10 +1,10 @@
 """Server-side template injection payloads in prompts, vars and --set values: each is
-refused with a located error (exit 2), does nothing (canary), and is bounded in time."""
+refused with a located error (exit 2) and does nothing (canary). The sandbox bounds work by
+sizes and operation counts, never by a clock, so no test here measures time."""
 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -77,13 +77,11 @@ def _yaml_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _validate(tmp_path: Path, text: str, *args: str) -> tuple[int, str, float]:
+def _validate(tmp_path: Path, text: str, *args: str) -> tuple[int, str]:
     (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
-    started = time.monotonic()
     result = CliRunner().invoke(cli, ["validate", "p.yaml", *args], catch_exceptions=True)
-    elapsed = time.monotonic() - started
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result.exit_code, result.output + result.stderr, elapsed
+    return result.exit_code, result.output + result.stderr
 
 
 @pytest.fixture
@@ -92,35 +90,34 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: None) -
     return tmp_path
 
 
-def _refused(project: Path, out: str, code: int, elapsed: float, path: str) -> None:
+def _refused(project: Path, out: str, code: int, path: str) -> None:
     assert code == 2, out
     assert "Traceback" not in out
     found = [m for m in LOCATED.finditer(out) if m["path"] == path]
     assert found, out
     assert int(found[0].group(1)) >= 1 and int(found[0].group(2)) >= 1
-    assert elapsed < 2.0, f"took {elapsed:.2f} s"
     assert not (project / "CANARY").exists()
 
 
 @pytest.mark.parametrize("payload", PAYLOADS, ids=range(len(PAYLOADS)))
 def test_payload_in_a_prompt_is_refused_and_located(project: Path, payload: str) -> None:
     text = HEAD + "vars:\n  hero: a lighthouse keeper\n" + STEP.format(prompt=_yaml_str(payload))
-    code, out, elapsed = _validate(project, text)
-    _refused(project, out, code, elapsed, "steps.shot.prompt")
+    code, out = _validate(project, text)
+    _refused(project, out, code, "steps.shot.prompt")
 
 
 @pytest.mark.parametrize("payload", PAYLOADS, ids=range(len(PAYLOADS)))
 def test_payload_in_a_var_is_refused_and_located(project: Path, payload: str) -> None:
     text = HEAD + "vars:\n  hero: a lighthouse keeper\n  evil: " + _yaml_str(payload) + "\n" + STEP.format(prompt="'{{ evil }}'")
-    code, out, elapsed = _validate(project, text)
-    _refused(project, out, code, elapsed, "vars.evil")
+    code, out = _validate(project, text)
+    _refused(project, out, code, "vars.evil")
 
 
 @pytest.mark.parametrize("payload", PAYLOADS[::3], ids=range(len(PAYLOADS[::3])))
 def test_payload_in_a_set_value_is_refused_and_located(project: Path, payload: str) -> None:
     text = HEAD + "vars:\n  hero: a lighthouse keeper\n  evil: harmless\n" + STEP.format(prompt="'{{ evil }}'")
-    code, out, elapsed = _validate(project, text, "--set", f"evil={payload}")
-    _refused(project, out, code, elapsed, "vars.evil")
+    code, out = _validate(project, text, "--set", f"evil={payload}")
+    _refused(project, out, code, "vars.evil")
 
 
 def test_limits_are_errors_not_crashes_and_ordinary_templates_still_work() -> None:
@@ -135,3 +132,17 @@ def test_limits_are_errors_not_crashes_and_ordinary_templates_still_work() -> No
 
     with pytest.raises(TemplateProblem, match="template limit"):
         t.render("{{ 'a' * " + str(MAX_VALUE_CHARS + 1) + " }}", ctx)
+
+
+def test_work_is_bounded_by_characters_processed_not_by_a_clock() -> None:
+    from omniflow.language.sandbox import MAX_WORK
+    from omniflow.language.templates import TemplateProblem
+
+    t = Templates()
+    # each iteration builds 90,000 characters: well under every size limit, but 10,000 of
+    # them are 900 million characters of work
+    bomb = "{% for i in range(10000) %}{{ ('a' * 90000)|length }}{% endfor %}"
+    with pytest.raises(TemplateProblem, match=f"more than {MAX_WORK:,} characters processed"):
+        t.render(bomb, {})
+    # the same template with a few iterations is fine
+    assert t.render(bomb.replace("10000", "3"), {}) == "900009000090000"
