@@ -30,6 +30,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+# The date of the API reference page (the [SEED]) the model ids and rules under
+# schemas/models/ were taken from; `omniflow --version` shows it. Bump it with them.
+CATALOGUE_DATE = "2026-04-13"
+
 RESOLUTIONS = ("720p", "1080p", "2048p", "4096p")
 # Frame size of each resolution tier at 16:9 (long side x short side).
 # 2048p/4096p are taken as 2K/4K output; the reference does not say more.
