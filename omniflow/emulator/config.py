@@ -194,6 +194,7 @@ class EmulatorConfig:
     prerender: bool = False  # render outputs in the background at create time (the served emulator does)
     stall_seconds: float = 3600.0  # download_stall: REAL seconds (a stalled peer ignores emulator time)
     marker_faults: bool = True  # "[[fault:NAME]]" in a request's prompt forces that fault (badserver.py)
+    music_seconds: float = 30.0  # length of a Suno song's first clip (the second is a tenth shorter)
 
     def __post_init__(self) -> None:
         if self.tick <= 0 or self.latency < 0 or self.speed <= 0:
@@ -202,6 +203,8 @@ class EmulatorConfig:
             raise ValueError("not_start_status must be queued or unknown")
         if self.fps < 1 or self.proxy_long_side < 2:
             raise ValueError("fps must be at least 1 and the proxy size at least 2 pixels")
+        if self.music_seconds <= 0:
+            raise ValueError("music-seconds must be positive")
         if self.url_ttl <= 0 or (self.retry_after is not None and self.retry_after < 0):
             raise ValueError("url-ttl must be positive and retry-after not negative")
 

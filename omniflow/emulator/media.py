@@ -36,6 +36,7 @@ class VideoSpec:
     seed: int
     shots: tuple[tuple[str, float], ...] = ()  # Kling multi_prompt (prompt, duration)
     reference: Reference | None = None
+    audio: bool = False  # audio_generation on an audio-visual model: an AAC track as long as the video
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ def render_video(spec: VideoSpec) -> bytes:
         # Constant QP, no weighted prediction: x264's rate control and weightp gave
         # different bytes for the same frames from run to run; these do not.
         stream.options = {"preset": "veryfast", "qp": "28", "x264-params": "weightp=0:threads=1"}
+        sound = _sound_stream(container) if spec.audio else None
         for i in range(n):
             t = i / spec.fps
             prompt, shot_label = spec.prompt, ""
@@ -222,7 +224,25 @@ def render_video(spec: VideoSpec) -> bytes:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+        if sound is not None:
+            _write_sound(container, sound, spec, n / spec.fps)
     return buf.getvalue()
+
+
+def _sound_stream(container: Any) -> Any:
+    from omniflow.media.audio import add_aac
+
+    return add_aac(container)
+
+
+def _write_sound(container: Any, stream: Any, spec: VideoSpec, seconds: float) -> None:
+    """The clip's native sound, exactly as long as its frames last."""
+    from omniflow.emulator.sound import clip_audio
+    from omniflow.media.audio import RATE, AudioWriter
+
+    writer = AudioWriter(container, stream, RATE)
+    writer.write(clip_audio(spec.seed, spec.prompt, seconds, RATE))
+    writer.close()
 
 
 def render_image(spec: ImageSpec) -> bytes:

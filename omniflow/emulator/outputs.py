@@ -98,6 +98,8 @@ async def _render_in_thread(state: EmulatorState, task: Task, index: int, refere
 
     from omniflow.emulator import media
 
+    if task.kind == "music":
+        return await anyio.to_thread.run_sync(_song_file, state, task, index, limiter=state.render_limiter())
     model = catalog.get_model(task.model)
     assert model is not None  # tasks are only made for catalogue models
     width, height = state.output_size(model, task.body)
@@ -107,7 +109,10 @@ async def _render_in_thread(state: EmulatorState, task: Task, index: int, refere
         seconds_text = task.body.get("seconds")
         seconds = float(seconds_text) if isinstance(seconds_text, str) and _is_number(seconds_text) else 5.0
         shots = tuple(catalog.multi_prompt_shots(dict(task.body)))
-        spec = media.VideoSpec(prompt, model.id, seconds, width, height, state.config.fps, seed, shots, reference)
+        from omniflow.emulator.validation import audio_requested
+
+        spec = media.VideoSpec(prompt, model.id, seconds, width, height, state.config.fps, seed, shots, reference,
+                               audio=audio_requested(task.body))
         return await anyio.to_thread.run_sync(media.render_video, spec, limiter=state.render_limiter())
     image = media.ImageSpec(prompt, model.id, width, height, seed, index, reference)
     return await anyio.to_thread.run_sync(media.render_image, image, limiter=state.render_limiter())
@@ -118,3 +123,18 @@ def _is_number(text: str) -> bool:
         return float(text) > 0
     except ValueError:
         return False
+
+
+def _song_file(state: EmulatorState, task: Task, index: int) -> bytes:
+    """A Suno clip: index 0 and 1 are the two clips' MP3s, 2 and 3 their cover images (PNG)."""
+    from omniflow.emulator import media, sound, suno
+    from omniflow.media.audio import encode
+
+    clip = index % suno.CLIPS
+    text = "|".join(str(task.body.get(k) or "") for k in ("gpt_description_prompt", "prompt", "title", "tags", "mv", "make_instrumental"))
+    if index >= suno.CLIPS:
+        spec = media.ImageSpec(suno.title(task.body), "suno", 160, 160, state.config.seed, clip)
+        return media.render_image(spec)
+    seconds = suno.clip_seconds(state.config.music_seconds, clip)
+    samples = sound.music_audio(state.config.seed, text, seconds, clip)
+    return encode(samples, "mp3", sound.MUSIC_RATE, mono=False)

@@ -49,6 +49,17 @@ class Stored:
     media_type: str
 
 
+@dataclass(frozen=True)
+class Speech:
+    """One answered (or dropped) ``POST /v1/audio/speech``: synchronous, charged when rendered."""
+
+    user: str
+    model: str
+    digest: str
+    quota: int
+    dropped: bool
+
+
 class EmulatorState:
     """All state of one emulator instance (``app.state.emulator``)."""
 
@@ -73,6 +84,8 @@ class EmulatorState:
         self._render_locks: dict[str, Any] = {}
         self._render_limiter: Any = None
         self._row = 0
+        self.speech: list[Speech] = []
+        self.clips: dict[str, tuple[str, int]] = {}  # Suno clip id -> (task id, clip index)
 
     # time -------------------------------------------------------------------
 
@@ -206,8 +219,37 @@ class EmulatorState:
         return self.schedule.view(task, self.now())
 
     def quota(self, task: Task) -> int:
+        if task.kind in ("music", "lyrics"):
+            from omniflow.emulator.suno import QUOTA
+
+            return QUOTA[task.kind]
         seconds = task.whole_seconds
         return 50_000 * (1 if seconds is None else seconds)
+
+    def task_view(self, task: Task) -> TaskView:
+        """The task's state now, by its own lifecycle (videos and images: §8; Suno: §16.5)."""
+        if task.kind in ("music", "lyrics"):
+            from omniflow.emulator import suno
+
+            return suno.view(self.schedule, task, self.now())
+        return self.view(task)
+
+    def record_speech(self, speech: Speech) -> None:
+        self.speech.append(speech)
+        self.create_bodies[speech.digest] += 1
+
+    def billing(self) -> dict[str, Any]:
+        """Quota charged and refunded so far (failed tasks are refunded, §5.4 and §16.5)."""
+        charged = refunded = 0
+        refunds: list[str] = []
+        for task in self.tasks.values():
+            quota = self.quota(task)
+            charged += quota
+            if self.task_view(task).status == "FAILURE":
+                refunded += quota
+                refunds.append(task.id)
+        charged += sum(s.quota for s in self.speech)
+        return {"charged": charged, "refunded": refunded, "refunded_tasks": refunds}
 
     # files ------------------------------------------------------------------
 
@@ -260,6 +302,7 @@ class EmulatorState:
             "fps": self.config.fps,
             "long": self.config.proxy_long_side,
             "ref": reference_digest,
+            "music": self.config.music_seconds,
         }
         return sha256_hex(canonical_json(doc))
 
@@ -290,4 +333,7 @@ class EmulatorState:
             "creates_total": sum(self.create_bodies.values()),
             "create_bodies": dict(sorted(self.create_bodies.items())),
             "faults": dict(sorted(self.faults.items())),
+            "by_kind": dict(sorted((Counter(t.kind for t in self.tasks.values()) + Counter(
+                {"speech": len(self.speech)} if self.speech else {})).items())),
+            "billing": self.billing(),
         }

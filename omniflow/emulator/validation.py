@@ -146,7 +146,52 @@ def check_video_create(raw: bytes, content_type: str, request_id: str) -> Accept
     if bad is not None:
         return bad
     violation = first_api_violation(found.model.id, found.body)
-    return found if violation is None else Rejection(400, bodies.upstream_rejection(violation.message))
+    if violation is not None:
+        return Rejection(400, bodies.upstream_rejection(violation.message))
+    if audio_requested(found.body) and not audio_capable(found.model):
+        message = f"audio_generation is not supported by {found.model.id}: only audio-visual models generate audio"
+        return Rejection(400, bodies.upstream_rejection(message))
+    return found
+
+
+# Families (and variants) the reference (§9.2, "audio" column) marks audio-visual. Used while
+# the catalogue has no flag of its own (an ``x-audio`` key in a family schema wins). Families
+# marked [UNVERIFIED] there (Sora, Jimeng, Hunyuan, Mingmou) are not refused: the reference's
+# policy is that unverified limits are not enforced. Refused: Hailuo ("—") and the Vidu Q3
+# variants other than q3-mix ("q3-mix: audio_generation").
+_AUDIO_FAMILIES = {"kling", "veo", "vidu-q2", "seedance", "sora", "jimeng", "hunyuan", "mingmou"}
+_AUDIO_VARIANTS = {"vidu-q3": {"mix"}}
+_ON = (True, "Enabled", "enabled", "true", "True")
+
+
+def audio_capable(model: catalog.Model) -> bool:
+    """Whether the model generates sound (audio_generation is honoured, not refused)."""
+    flag = getattr(model, "audio", None)
+    if isinstance(flag, bool):
+        return flag
+    declared = catalog.family_schema(model.family).get("x-audio")
+    if isinstance(declared, bool):
+        return declared
+    if isinstance(declared, list):
+        return model.variant in declared or model.id in declared
+    if model.family in _AUDIO_VARIANTS:
+        return model.variant in _AUDIO_VARIANTS[model.family]
+    return model.family in _AUDIO_FAMILIES
+
+
+def audio_requested(body: Any) -> bool:
+    """audio_generation switched on: top level (true / "Enabled"), or the families' metadata switches."""
+    if not isinstance(body, dict):
+        return False
+    if body.get("audio_generation") in _ON:
+        return True
+    meta = body.get("metadata")
+    if not isinstance(meta, dict):
+        return False
+    output = meta.get("output_config")
+    if isinstance(output, dict) and output.get("AudioGeneration") in _ON:
+        return True  # Vidu Q2 [DOCS-new]
+    return meta.get("generate_audio") is True  # Seedance
 
 
 def check_image_create(raw: bytes, content_type: str, request_id: str) -> Accepted | Rejection:
