@@ -69,8 +69,26 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """The package, the pipeline language it reads and the date of its model catalogue.
+
+    Imported only when asked, like the commands: ``--help`` stays cheap.
+    """
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from omniflow.core.catalog import CATALOGUE_DATE
+    from omniflow.core.keys import LANGUAGE_VERSION
+
+    click.echo(f"omniflow {version('omniflow')} "
+               f"(pipeline language {LANGUAGE_VERSION}, model catalogue {CATALOGUE_DATE})")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="omniflow")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version, the pipeline language version and the model catalogue date.")
 def cli() -> None:
     """omniflow: YAML storyboards to generated video, cached and crash-safe.
 

@@ -1,7 +1,16 @@
-"""``omniflow init [DIR]``: scaffold a project that validates and runs on the emulator."""
+"""``omniflow init [DIR]``: scaffold a project that validates and runs on the emulator.
+
+Besides the example storyboard and the configuration, it writes the two files
+that put omniflow where a team already checks its work: a pre-commit config
+using the hooks this repository publishes (``.pre-commit-hooks.yaml``) and a
+GitHub Actions workflow. Files that exist are kept, never overwritten.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import click
@@ -84,14 +93,151 @@ CONFIG = """\
 # expires = 86400                 # presigned URL lifetime, seconds (at most 7 days)
 """
 
+#: where omniflow is published: the pre-commit hooks repository and the source the
+#: generated workflow installs from (the PyPI name "omniflow" belongs to another project)
+PUBLISHED_REPO = "https://github.com/omniflow-dev/omniflow"
+
+PRE_COMMIT = """\
+# pre-commit (https://pre-commit.com): `pip install pre-commit && pre-commit install`
+# installs both hook types below. Written by `omniflow init`; the hooks are the ones
+# omniflow publishes in its .pre-commit-hooks.yaml, pinned to a release tag
+# (`pre-commit autoupdate` moves the pin).
+default_install_hook_types: [pre-commit, pre-push]
+repos:
+  - repo: {repo}
+    rev: {rev}
+    hooks:
+      # every commit: the pipeline files parse and check (no network, no API key)
+      - id: omniflow-validate
+      # every push: nothing in the pushed storyboards is left to generate, so the
+      # team's cache and the committed locks cover them (exit 1 lists what would run)
+      - id: omniflow-plan-check
+        stages: [pre-push]
+"""
+
+WORKFLOW = """\
+# Written by `omniflow init`. Pull requests that touch a pipeline are validated
+# and planned (no API key needed: the plan is computed from the files). A run
+# costs money, so it only happens when someone starts it by hand: Actions ->
+# omniflow -> Run workflow, with the API key from the repository secret
+# OMNIROUTERS_API_KEY (Settings -> Secrets and variables -> Actions). The key is
+# handed to the one step that runs and never printed. With a shared cache
+# ([remote] in omniflow.toml) add its credentials as secrets too; the run pushes
+# what it made. A local input (a frame, an asset) needs [publish] for the real API.
+name: omniflow
+
+on:
+  pull_request:
+    paths:
+      - "pipelines/**"
+      - "omniflow.toml"
+  workflow_dispatch:
+    inputs:
+      pipeline:
+        description: Pipeline file to run
+        required: true
+        default: pipelines/example.yaml
+      max_cost:
+        description: Refuse the run before sending anything if the plan costs more (empty for no cap)
+        required: false
+        default: ""
+
+permissions:
+  contents: read
+
+jobs:
+  check:
+    if: github.event_name == 'pull_request'
+    runs-on: ubuntu-latest
+    env:
+      # plan with the keys and costs of the backend the team runs on
+      OMNIFLOW_BACKEND: omnirouters
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - run: pip install "{install}"
+      - name: Validate
+        run: |
+          shopt -s nullglob
+          omniflow validate pipelines/*.yaml pipelines/*.yml
+      - name: Plan (what a run would generate, and its cost)
+        run: |
+          shopt -s nullglob
+          for f in pipelines/*.yaml pipelines/*.yml; do omniflow plan "$f"; done
+
+  run:
+    if: github.event_name == 'workflow_dispatch'
+    runs-on: ubuntu-latest
+    # one paid run of a pipeline at a time; a second one waits instead of paying twice
+    concurrency:
+      group: omniflow-run-${{{{ inputs.pipeline }}}}
+      cancel-in-progress: false
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - run: pip install "{install}"
+      - name: Run
+        env:
+          OMNIROUTERS_API_KEY: ${{{{ secrets.OMNIROUTERS_API_KEY }}}}
+          # inputs reach the shell as variables, never pasted into the script
+          PIPELINE: ${{{{ inputs.pipeline }}}}
+          MAX_COST: ${{{{ inputs.max_cost }}}}
+        run: omniflow run "$PIPELINE" ${{MAX_COST:+--max-cost "$MAX_COST"}}
+      - name: Keep the lock and the outputs
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: omniflow-run
+          path: |
+            pipelines/*.lock
+            outputs/
+          if-no-files-found: warn
+"""
+
+PRE_COMMIT_PATH = ".pre-commit-config.yaml"
+WORKFLOW_PATH = ".github/workflows/omniflow.yml"
+
 GITIGNORE_LINES = (".omniflow/", "outputs/")
 
 
-def scaffold(target: Path, *, local_schema: bool = False) -> list[Path]:
-    """Create the project files under ``target``; returns them. Refuses to overwrite any file.
+def release() -> str:
+    """The release this omniflow belongs to: ``0.2.0`` for 0.2.0 and for 0.2.0.dev0.
 
-    ``.gitignore`` is the exception: an existing one gets the missing lines
-    appended (never rewritten), since most projects already have one.
+    The generated files pin that tag; a development build has no tag of its own.
+    """
+    match = re.match(r"\d+(\.\d+)*", version("omniflow"))
+    return match.group(0) if match else version("omniflow")
+
+
+def integration_files(repo: str = PUBLISHED_REPO, rel: str | None = None) -> dict[str, str]:
+    """The pre-commit config and the workflow, by path relative to the project."""
+    rel = rel or release()
+    install = f"omniflow[s3] @ git+{repo}@v{rel}"
+    return {
+        PRE_COMMIT_PATH: PRE_COMMIT.format(repo=repo, rev=f"v{rel}"),
+        WORKFLOW_PATH: WORKFLOW.format(install=install),
+    }
+
+
+@dataclass(frozen=True)
+class Scaffolded:
+    """What ``scaffold`` did: files it wrote, and files it found and left as they were."""
+
+    created: tuple[Path, ...]
+    kept: tuple[Path, ...]
+
+
+def scaffold(target: Path, *, local_schema: bool = False) -> Scaffolded:
+    """Create the project files under ``target`` that do not exist yet.
+
+    An existing file is the user's and is never overwritten, so ``init`` in an
+    existing project only adds what is missing (e.g. the CI files after an
+    upgrade). ``.gitignore`` gets its missing lines appended (never rewritten),
+    since most projects already have one.
     """
     target = Path(target)
     if target.exists() and not target.is_dir():
@@ -105,17 +251,19 @@ def scaffold(target: Path, *, local_schema: bool = False) -> list[Path]:
         from omniflow.core.catalog import schema_text
 
         files[target / LOCAL_SCHEMA] = schema_text("pipeline.schema.json")
-    clash = [p for p in files if p.exists()]
-    if clash:
-        raise UsageError("refusing to overwrite " + ", ".join(str(p) for p in clash)
-                         + " (omniflow init never replaces files; move them away or pick another folder)")
+    files.update({target / rel: text for rel, text in integration_files().items()})
     created: list[Path] = []
+    kept: list[Path] = []
     (target / ".omniflow").mkdir(parents=True, exist_ok=True)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "x", encoding="utf-8") as f:  # "x": never clobber, even in a race
-            f.write(text)
-        created.append(path)
+        try:
+            with open(path, "x", encoding="utf-8") as f:  # "x": never clobber, even in a race
+                f.write(text)
+        except FileExistsError:
+            kept.append(path)
+        else:
+            created.append(path)
     ignore = target / ".gitignore"
     existing = ignore.read_text(encoding="utf-8") if ignore.is_file() else None
     have = set((existing or "").split())
@@ -128,7 +276,7 @@ def scaffold(target: Path, *, local_schema: bool = False) -> list[Path]:
             f.write("".join(line + "\n" for line in missing))
         if existing is None:
             created.append(ignore)
-    return created
+    return Scaffolded(tuple(created), tuple(kept))
 
 
 @click.command()
@@ -138,12 +286,16 @@ def scaffold(target: Path, *, local_schema: bool = False) -> list[Path]:
                    "(default: the schema's URL).")
 @handles_errors
 def init(directory: str, local_schema: bool) -> None:
-    """Scaffold a project: .omniflow/, pipelines/example.yaml, omniflow.toml, .gitignore.
+    """Scaffold a project: .omniflow/, pipelines/example.yaml, omniflow.toml, .gitignore,
+    .pre-commit-config.yaml and .github/workflows/omniflow.yml.
 
-    Never overwrites a file; an existing .gitignore gets the missing lines appended.
+    Never overwrites a file: existing ones are kept (and named); an existing
+    .gitignore gets the missing lines appended.
     """
     target = Path(directory)
-    created = scaffold(target, local_schema=local_schema)
-    for path in created:
+    done = scaffold(target, local_schema=local_schema)
+    for path in done.created:
         click.echo(f"created {path}")
+    for path in done.kept:
+        click.echo(f"kept {path} (it exists; not overwritten)")
     click.echo(f"next: cd {target} && omniflow plan pipelines/example.yaml")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
-from tests.remote.conftest import omniflow
+from tests.remote.conftest import CHAIN, Emulator, Project, omniflow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,13 +48,22 @@ def test_init_with_a_local_schema_points_the_modeline_at_the_copy(tmp_path: Path
     assert json.loads((tmp_path / "schemas" / "pipeline.schema.json").read_text())["title"].startswith("omniflow")
 
 
-def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
+def test_init_keeps_every_file_that_exists_and_names_it(tmp_path: Path) -> None:
     (tmp_path / "omniflow.toml").write_text("# mine\n")
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "omniflow.yml").write_text("name: mine\n")
     result = omniflow(tmp_path, "init")
-    assert result.exit_code == 2
-    assert "refusing to overwrite" in result.stderr and "omniflow.toml" in result.stderr
+    assert result.exit_code == 0, result.output
+    kept = sorted(line for line in result.stdout.splitlines() if line.startswith("kept "))
+    assert kept == [f"kept {Path('.github/workflows/omniflow.yml')} (it exists; not overwritten)",
+                    "kept omniflow.toml (it exists; not overwritten)"]
     assert (tmp_path / "omniflow.toml").read_text() == "# mine\n"
-    assert not (tmp_path / "pipelines").exists()
+    assert (tmp_path / ".github" / "workflows" / "omniflow.yml").read_text() == "name: mine\n"
+    assert (tmp_path / "pipelines" / "example.yaml").is_file()
+    assert (tmp_path / ".pre-commit-config.yaml").is_file()
+    again = omniflow(tmp_path, "init")  # a second init adds nothing and changes nothing
+    assert again.exit_code == 0 and "created" not in again.stdout
+    assert again.stdout.count("kept ") == 4
 
 
 def test_init_appends_to_an_existing_gitignore(tmp_path: Path) -> None:
@@ -76,3 +89,99 @@ def test_ci_example_validates_and_gates_on_plan_check() -> None:
     runs = [s.get("run", "") for job in workflow["jobs"].values() for s in job["steps"]]
     assert any("omniflow validate" in r for r in runs)
     assert any("omniflow plan --check" in r for r in runs)
+
+
+def test_pre_commit_hooks_manifest_is_valid_and_offers_validate_and_plan_check() -> None:
+    from pre_commit.clientlib import load_manifest
+
+    hooks = {h["id"]: h for h in load_manifest(str(REPO / ".pre-commit-hooks.yaml"))}
+    assert set(hooks) == {"omniflow-validate", "omniflow-plan-check"}
+    assert hooks["omniflow-plan-check"]["files"] == hooks["omniflow-validate"]["files"]
+    assert "omniflow plan --check" in hooks["omniflow-plan-check"]["entry"]
+
+
+def test_init_pre_commit_config_is_valid_and_names_published_hooks_pinned_to_the_release(
+        tmp_path: Path) -> None:
+    from pre_commit.clientlib import load_config, load_manifest
+
+    from omniflow.cli.init import PUBLISHED_REPO, release
+
+    assert omniflow(tmp_path, "init").exit_code == 0
+    config = load_config(str(tmp_path / ".pre-commit-config.yaml"))  # pre-commit's own schema
+    assert config["default_install_hook_types"] == ["pre-commit", "pre-push"]
+    (repo,) = config["repos"]
+    assert repo["repo"] == PUBLISHED_REPO
+    assert repo["rev"] == f"v{release()}" and re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"])
+    published = {h["id"] for h in load_manifest(str(REPO / ".pre-commit-hooks.yaml"))}
+    used = {h["id"]: h for h in repo["hooks"]}
+    assert set(used) == published
+    assert used["omniflow-plan-check"]["stages"] == ["pre-push"]
+
+
+def _plan_check_hook(project: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    """The plan-check hook as pre-commit runs it: its entry split like a shell, then the files."""
+    hook = next(h for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+                if h["id"] == "omniflow-plan-check")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMNIROUTERS_API_KEY", "OMNIFLOW_BACKEND")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return subprocess.run([*shlex.split(hook["entry"]), *files], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_plan_check_hook_fails_on_what_would_run_and_passes_once_generated(tmp_path: Path) -> None:
+    assert omniflow(tmp_path, "init").exit_code == 0
+    project = Project(tmp_path)
+    project.write("other.yaml", CHAIN.replace("name: chain", "name: other"))
+    both = ("pipelines/example.yaml", "pipelines/other.yaml")
+    first = _plan_check_hook(tmp_path, *both)
+    assert first.returncode == 1, first.stderr
+    assert "example (pipelines/example.yaml)" in first.stdout and "other (pipelines/other.yaml)" in first.stdout
+    emulator = Emulator()
+    project.run("example.yaml", emulator)
+    # one generated, one not: the hook still fails, and says which
+    second = _plan_check_hook(tmp_path, *both)
+    assert second.returncode == 1
+    assert "5 to run, 0 cached" in second.stdout and "0 to run, 5 cached" in second.stdout
+    assert _plan_check_hook(tmp_path, "pipelines/example.yaml").returncode == 0
+    (tmp_path / "pipelines" / "bad.yaml").write_text("omniflow: 1\nname: bad\nsteps: {}\nwhat: 1\n")
+    assert _plan_check_hook(tmp_path, "pipelines/example.yaml", "pipelines/bad.yaml").returncode == 1
+
+
+def _check_workflow(path: Path) -> None:
+    """GitHub's workflow schema, vendored in check-jsonschema (no network)."""
+    result = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                             "vendor.github-workflows", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_init_workflow_is_a_valid_github_workflow_that_plans_prs_and_runs_on_demand(tmp_path: Path) -> None:
+    assert omniflow(tmp_path, "init").exit_code == 0
+    path = tmp_path / ".github" / "workflows" / "omniflow.yml"
+    _check_workflow(path)
+    text = path.read_text()
+    workflow = yaml.safe_load(text)
+    on = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert set(on) == {"pull_request", "workflow_dispatch"}
+    check, run = workflow["jobs"]["check"], workflow["jobs"]["run"]
+    assert check["if"] == "github.event_name == 'pull_request'"
+    assert run["if"] == "github.event_name == 'workflow_dispatch'"
+    check_runs = "\n".join(s.get("run", "") for s in check["steps"])
+    assert "omniflow validate pipelines/*.yaml" in check_runs and 'omniflow plan "$f"' in check_runs
+    assert "OMNIROUTERS_API_KEY" not in yaml.safe_dump(check)  # planning needs no key
+    # the key: from the secret, into the one step that runs, never on a command line
+    (runs_key,) = [s for s in run["steps"] if "OMNIROUTERS_API_KEY" in s.get("env", {})]
+    assert runs_key["env"]["OMNIROUTERS_API_KEY"] == "${{ secrets.OMNIROUTERS_API_KEY }}"
+    assert runs_key["run"].startswith("omniflow run ")
+    assert text.count("OMNIROUTERS_API_KEY") == 3  # the comment, the secret's name, the variable
+    for step in run["steps"]:
+        assert "OMNIROUTERS_API_KEY" not in step.get("run", "") and "set -x" not in step.get("run", "")
+        assert "${{" not in step.get("run", "")  # inputs reach the shell as variables only
+    assert workflow["permissions"] == {"contents": "read"}
+    # it installs the omniflow release the hooks are pinned to
+    from omniflow.cli.init import PUBLISHED_REPO, release
+
+    assert f'pip install "omniflow[s3] @ git+{PUBLISHED_REPO}@v{release()}"' in check_runs
+
+
+def test_ci_example_is_a_valid_github_workflow() -> None:
+    _check_workflow(REPO / "docs" / "github-actions-example.yml")
