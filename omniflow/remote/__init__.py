@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from omniflow.remote.shard import parse_shard, select_shard, shard_of, shard_targets
+from omniflow.remote.shard import assign_shards, parse_shard, select_shard, shard_targets
 
 if TYPE_CHECKING:
     from omniflow.config import Config
@@ -85,6 +85,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "FetchReport",
+    "assign_shards",
     "PullReport",
     "PushReport",
     "RemoteCache",
@@ -97,6 +98,5 @@ __all__ = [
     "remote_for",
     "require_remote",
     "select_shard",
-    "shard_of",
     "shard_targets",
 ]

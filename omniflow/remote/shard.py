@@ -1,9 +1,13 @@
 """Sharding a sweep across machines: ``--shard i/n`` (design §6).
 
-A variant belongs to shard ``shard_of(name, n) + 1``: the sha256 of its name
-mod ``n``. The assignment depends only on the variant's name and ``n``, so
-every machine computes the same split with no coordination, and adding a
-variant to the matrix never moves the others.
+The variants are sorted by name and dealt round-robin: the ``j``-th name
+(0-based, in code-point order) belongs to 0-based shard ``j mod n``. Every
+machine sorts the same names the same way, so the split needs no
+coordination, and shard sizes differ by at most one (6 variants over 3
+shards are 2/2/2). Changed in 0.2: until then a variant's shard was the
+sha256 of its name mod ``n``, which kept a variant in place when the matrix
+grew but could leave shards empty (those 6 variants split 5/0/1). A
+variant's shard never changes its key, only which machine runs it.
 
 A step shared by variants of different shards (same key) is selected in each
 of those shards. Run one after the other through a shared remote, the later
@@ -15,8 +19,8 @@ if the upstream outputs it consumed are the ones the cache holds.
 
 from __future__ import annotations
 
-import hashlib
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from omniflow.errors import UsageError
@@ -39,11 +43,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def shard_of(variant_name: str, n: int) -> int:
-    """The 0-based shard of a variant: sha256 of its name mod ``n`` (stable everywhere)."""
+def assign_shards(variant_names: Iterable[str], n: int) -> dict[str, int]:
+    """Variant name -> its 0-based shard: round-robin over the sorted, distinct names."""
     if n < 1:
         raise ValueError("n must be at least 1")
-    return int.from_bytes(hashlib.sha256(variant_name.encode("utf-8")).digest(), "big") % n
+    return {name: j % n for j, name in enumerate(sorted(set(variant_names)))}
 
 
 def select_shard(pipeline: Pipeline, i: int, n: int) -> dict[str, set[str]]:
@@ -51,12 +55,13 @@ def select_shard(pipeline: Pipeline, i: int, n: int) -> dict[str, set[str]]:
 
     The same form ``omniflow.run.resolve_targets`` returns (a whole variant
     is its own ancestors), so ``make_plan(..., targets=...)`` plans just the
-    shard. A shard may be empty (few variants, many shards): the mapping is
+    shard. A shard may be empty (fewer variants than shards): the mapping is
     then ``{}``, which means "nothing", not "everything".
     """
     if n < 1 or not 1 <= i <= n:
         raise UsageError(f"shard {i}/{n}: i must be between 1 and n")
-    return {v.name: {s.id for s in v.steps} for v in pipeline.variants if shard_of(v.name, n) == i - 1}
+    shard = assign_shards((v.name for v in pipeline.variants), n)
+    return {v.name: {s.id for s in v.steps} for v in pipeline.variants if shard[v.name] == i - 1}
 
 
 def shard_targets(pipeline: Pipeline, i: int, n: int) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,14 @@ from hypothesis import strategies as st
 from omniflow.config import load_config
 from omniflow.errors import UsageError
 from omniflow.planning.plan import plan_pipeline
-from omniflow.remote import parse_shard, prefetch, remote_for, select_shard, shard_of, shard_targets
+from omniflow.remote import (
+    assign_shards,
+    parse_shard,
+    prefetch,
+    remote_for,
+    select_shard,
+    shard_targets,
+)
 from omniflow.remote.select import pipeline_keys
 from tests.remote.conftest import SWEEP, Emulator, Project
 
@@ -29,20 +35,47 @@ def test_parse_shard_refuses_anything_else_clearly(text: str) -> None:
         parse_shard(text)
 
 
-def test_shard_of_is_the_sha256_of_the_name_mod_n() -> None:
-    # fixed values: the split must never change between versions or machines
-    assert [shard_of(f"v={i}", 4) for i in range(8)] == [shard_of(f"v={i}", 4) for i in range(8)]
-    import hashlib
+def test_assign_shards_deals_the_sorted_names_round_robin() -> None:
+    # fixed values: the split must never differ between machines (changed in 0.2 from a hash)
+    names = ["style=noir", "style=film", "style=anime", "style=clay", "style=ink", "style=oil"]
+    assert assign_shards(names, 3) == {"style=anime": 0, "style=clay": 1, "style=film": 2,
+                                       "style=ink": 0, "style=noir": 1, "style=oil": 2}
+    assert assign_shards(reversed(names), 3) == assign_shards(names, 3)  # input order is irrelevant
+    assert assign_shards([""], 4) == {"": 0}
+    with pytest.raises(ValueError):
+        assign_shards(names, 0)
 
-    name = "style=film,seconds=2"
-    assert shard_of(name, 7) == int(hashlib.sha256(name.encode()).hexdigest(), 16) % 7
+
+@pytest.mark.parametrize("count", [6, 7, 1000])
+@pytest.mark.parametrize("n", [3, 4])
+def test_shards_are_balanced_and_cover_every_variant_once(count: int, n: int) -> None:
+    names = [f"take={i},style=s{i % 7}" for i in range(count)]
+    shard = assign_shards(names, n)
+    sizes = [sum(1 for s in shard.values() if s == k) for k in range(n)]
+    assert sorted(shard) == sorted(names)  # every variant in exactly one shard
+    assert set(shard.values()) <= set(range(n)) and sum(sizes) == count
+    assert max(sizes) - min(sizes) <= 1
+    if count == 6 and n == 3:
+        assert sizes == [2, 2, 2]  # the old hash split a sweep like this 5/0/1
+
+
+def test_select_shard_of_six_variants_over_three_shards_is_two_each(tmp_path: Path) -> None:
+    project = Project(tmp_path / "p")
+    project.write("six.yaml", SWEEP.replace("  mood: [calm, storm]\n", "").replace("{{ mood }}, ", ""))
+    pipeline = project.load("six.yaml")
+    assert len(pipeline.variants) == 6
+    parts = [select_shard(pipeline, i, 3) for i in (1, 2, 3)]
+    assert [len(p) for p in parts] == [2, 2, 2]
+    assert sorted(name for p in parts for name in p) == sorted(v.name for v in pipeline.variants)
+    assert select_shard(pipeline, 8, 8) == {}  # more shards than variants: some empty, none doubled
 
 
 @given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=30, unique=True), st.integers(1, 9))
 def test_every_variant_lands_in_exactly_one_shard(names: list[str], n: int) -> None:
-    counts = Counter(shard_of(name, n) for name in names)
-    assert sum(counts.values()) == len(names)
-    assert all(0 <= s < n for s in counts)
+    shard = assign_shards(names, n)
+    sizes = [sum(1 for s in shard.values() if s == k) for k in range(n)]
+    assert set(shard) == set(names) and sum(sizes) == len(names)
+    assert max(sizes) - min(sizes) <= 1
 
 
 def test_select_shard_partitions_the_sweep_into_whole_variants(tmp_path: Path) -> None:
