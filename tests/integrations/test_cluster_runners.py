@@ -10,54 +10,14 @@ option parser.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
 
 import yaml
 
-from omniflow.cli.run import run as run_command
-from omniflow.remote import parse_shard
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-MANIFEST = DOCS / "k8s-indexed-job.yaml"
-WORKFLOW = DOCS / "github-actions-shards.yml"
-
-
-def _parse_run(argv: list[str]) -> dict[str, Any]:
-    """``omniflow run ...`` argv -> the parameters click would call ``run`` with (nothing runs)."""
-    assert argv[:2] == ["omniflow", "run"], argv
-    ctx = run_command.make_context("run", argv[2:])
-    return dict(ctx.params)
-
-
-def _shards(commands: list[list[str]]) -> tuple[int, list[int]]:
-    """The N all commands agree on and the i of each, after parsing them as `run` does."""
-    parsed = [_parse_run(argv) for argv in commands]
-    assert len({p["file"] for p in parsed}) == 1  # every shard of the same sweep
-    shards = [parse_shard(p["shard"]) for p in parsed]
-    (n,) = {n for _, n in shards}
-    return n, sorted(i for i, _ in shards)
-
-
-def _pod_argv(container: dict[str, Any], index: int) -> list[str]:
-    """What the pod with this completion index executes, expanded by a real shell.
-
-    The container runs ``/bin/sh -c <args[0]>``; here ``omniflow`` is a shell
-    function that prints its arguments, one a line, so the expansion (the
-    arithmetic on JOB_COMPLETION_INDEX, the quoting) is the shell's own.
-    """
-    assert container["command"] == ["/bin/sh", "-c"]
-    (script,) = container["args"]
-    shim = 'omniflow() { printf "%s\\n" omniflow "$@"; }\n'
-    env = {"PATH": os.environ.get("PATH", ""), "JOB_COMPLETION_INDEX": str(index)}
-    out = subprocess.run(["/bin/sh", "-c", shim + script], env=env, capture_output=True, text=True,
-                         check=True, timeout=30)
-    return out.stdout.splitlines()
+from tests.integrations.cluster import DOCS, MANIFEST, WORKFLOW, parse_run, pod_argv, shard_numbers
 
 
 def test_k8s_manifest_is_a_valid_indexed_job() -> None:
@@ -92,10 +52,10 @@ def test_k8s_pods_run_each_shard_once_with_a_command_omniflow_run_accepts() -> N
     spec = manifest["spec"]
     (container,) = spec["template"]["spec"]["containers"]
     assert "$((JOB_COMPLETION_INDEX+1))" in container["args"][0]
-    commands = [_pod_argv(container, index) for index in range(spec["completions"])]
-    n, shards = _shards(commands)
+    commands = [pod_argv(container, index) for index in range(spec["completions"])]
+    n, numbers = shard_numbers(commands)
     assert n == spec["completions"]
-    assert shards == list(range(1, n + 1))
+    assert numbers == list(range(1, n + 1))
     # the key from a secret, never a literal in the manifest
     key = next(e for e in container["env"] if e["name"] == "OMNIROUTERS_API_KEY")
     assert set(key) == {"name", "valueFrom"} and "secretKeyRef" in key["valueFrom"]
@@ -119,8 +79,8 @@ def test_actions_shards_workflow_is_valid_and_runs_each_shard_once() -> None:
         line = line.replace("${{ strategy.job-total }}", str(len(values)))
         assert "${{" not in line, line
         commands.append(shlex.split(line))
-    n, shards = _shards(commands)
-    assert n == len(values) and shards == list(range(1, n + 1))
+    n, numbers = shard_numbers(commands)
+    assert n == len(values) and numbers == list(range(1, n + 1))
     assert step["env"] == {"OMNIROUTERS_API_KEY": "${{ secrets.OMNIROUTERS_API_KEY }}"}
     assert "OMNIROUTERS_API_KEY" not in yaml.safe_dump(workflow["jobs"]["assemble"])
 
@@ -128,10 +88,10 @@ def test_actions_shards_workflow_is_valid_and_runs_each_shard_once() -> None:
 def test_both_tie_the_copies_at_once_to_the_same_provider_limit() -> None:
     """parallelism x -j == max-parallel x -j: the documented limit of 16 tasks in flight."""
     spec = yaml.safe_load(MANIFEST.read_text())["spec"]
-    pod = _parse_run(_pod_argv(spec["template"]["spec"]["containers"][0], 0))
+    pod = parse_run(pod_argv(spec["template"]["spec"]["containers"][0], 0))
     job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["shard"]
     (line,) = [s["run"] for s in job["steps"] if "--shard" in s.get("run", "")]
-    gha = _parse_run(shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "1", line)))
+    gha = parse_run(shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "1", line)))
     assert spec["parallelism"] * pod["jobs"] == job["strategy"]["max-parallel"] * gha["jobs"] == 16
 
 
@@ -139,3 +99,12 @@ def test_scaling_doc_includes_both_files_verbatim() -> None:
     doc = (DOCS / "scaling.md").read_text()
     for path in (MANIFEST, WORKFLOW):
         assert f"```yaml\n{path.read_text()}```" in doc, path.name
+
+
+def test_run_help_documents_the_shard_option_the_files_use() -> None:
+    from click.testing import CliRunner
+
+    from omniflow.cli import cli
+
+    shown = CliRunner().invoke(cli, ["run", "--help"], prog_name="omniflow")
+    assert shown.exit_code == 0 and "--shard I/N" in shown.output

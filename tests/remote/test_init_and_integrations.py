@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.remote.conftest import CHAIN, Emulator, Project, omniflow
+from tests.remote.conftest import CHAIN, SWEEP, Emulator, Project, omniflow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -185,3 +185,36 @@ def test_init_workflow_is_a_valid_github_workflow_that_plans_prs_and_runs_on_dem
 
 def test_ci_example_is_a_valid_github_workflow() -> None:
     _check_workflow(REPO / "docs" / "github-actions-example.yml")
+
+
+def test_the_k8s_pods_commands_share_a_remote_and_create_each_distinct_step_once(
+        tmp_path: Path, remote_config: str) -> None:
+    """docs/k8s-indexed-job.yaml's pods, run as fresh clones of one project against one API
+    and one remote (one after another), then the no-key run that assembles the sweep."""
+    from omniflow.remote import parse_shard, select_shard
+    from omniflow.remote.select import pipeline_keys
+    from tests.integrations.cluster import parse_run, pod_commands
+
+    emulator = Emulator()
+    origin = Project(tmp_path / "origin", remote_config)
+    origin.write("sweep.yaml", SWEEP)
+    distinct = set(pipeline_keys(origin.load("sweep.yaml").variants))
+    commands = pod_commands()
+    assert len(commands) == 4
+    for index, argv in enumerate(commands):
+        params = parse_run(argv)
+        assert params["file"] == "pipelines/sweep.yaml"
+        pod = origin.copy_to(tmp_path / f"pod{index}")  # an image holds the project, not .omniflow/
+        pipeline = pod.load(Path(params["file"]).name)
+        i, n = parse_shard(params["shard"])
+        result = pod.run("sweep.yaml", emulator, shard_targets=select_shard(pipeline, i, n),
+                         jobs=params["jobs"], push=True)
+        assert result.exit_code == 0, pod.log.getvalue()
+    assert emulator.creates() == len(distinct)  # a shared keyframe is fetched, not made again
+    assert set(emulator.stats()["create_bodies"].values()) == {1}
+    assemble = origin.copy_to(tmp_path / "assemble")
+    fresh = Emulator()
+    done = assemble.run("sweep.yaml", fresh, push=True)
+    assert done.exit_code == 0 and fresh.creates() == 0
+    lock = yaml.safe_load((assemble.root / "pipelines" / "sweep.lock").read_text())
+    assert len(lock["variants"]) == 12
