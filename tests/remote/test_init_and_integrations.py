@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.remote.conftest import CHAIN, SWEEP, Emulator, Project, omniflow
@@ -218,3 +219,16 @@ def test_the_k8s_pods_commands_share_a_remote_and_create_each_distinct_step_once
     assert done.exit_code == 0 and fresh.creates() == 0
     lock = yaml.safe_load((assemble.root / "pipelines" / "sweep.lock").read_text())
     assert len(lock["variants"]) == 12
+
+
+def test_the_assemble_run_without_a_key_refuses_to_pay_for_a_missing_shard(
+        tmp_path: Path, remote_config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/scaling.md: the last run holds no API key, so a shard that failed costs nothing more."""
+    project = Project(tmp_path / "assemble", remote_config)
+    project.write("sweep.yaml", SWEEP)  # nothing on the remote: every step is missing
+    monkeypatch.setenv("OMNIFLOW_BACKEND", "omnirouters")
+    monkeypatch.setenv("OMNIROUTERS_BASE_URL", "http://127.0.0.1:9")  # should it ever try: nowhere
+    result = omniflow(project.root, "run", "pipelines/sweep.yaml")
+    assert result.exit_code == 2
+    assert "needs OMNIROUTERS_API_KEY" in result.stderr
+    assert not (project.root / "pipelines" / "sweep.lock").exists()
