@@ -106,11 +106,14 @@ def _ranges(values: list[str] | None) -> str:
 @click.command()
 @handles_errors
 def schema() -> None:
-    """Print the JSON Schema of the pipeline language (for editors).
+    """Print the JSON Schema (draft-07) of the pipeline language, for editors and CI.
 
-    Use it with yaml-language-server: put
-    `# yaml-language-server: $schema=<path or URL of this schema>` at the top of a pipeline.
+    It holds each model family's request fields and [SEED] rules, so an editor
+    flags a typo or a seconds value the model does not take. Use it with
+    yaml-language-server: put
+    `# yaml-language-server: $schema=<path or URL of this schema>` at the top of
+    a pipeline; or check files with `check-jsonschema --schemafile <(omniflow schema) FILE...`.
     """
-    from omniflow.core.catalog import schema_text
+    from omniflow.language.editor_schema import text
 
-    click.echo(schema_text("pipeline.schema.json"), nl=False)
+    click.echo(text(), nl=False)

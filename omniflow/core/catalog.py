@@ -92,6 +92,8 @@ class Violation:
     rule: str  # a name from RULE_ORDER
     severity: str = "error"  # "error" | "warning"
     api: bool = True  # False: omniflow's own check, the API would accept it
+    value: Any = None  # the rejected value, for enum rules
+    allowed: tuple[Any, ...] = ()  # the values an enum rule allows
 
 
 _MODEL_RE = re.compile(r"^(?P<name>[A-Za-z]+)-(?P<version>[^-]+)(?:-(?P<variant>[a-z]+))?-(?P<res>\d+p)$")
@@ -181,20 +183,47 @@ def _validators(family: str) -> tuple[Any, Any]:
     return hard, soft
 
 
-def _violation(err: Any, schema: dict[str, Any], severity: str) -> Violation:
+def show_value(value: Any) -> str:
+    """A value as a message shows it: JSON spelling ("7", true), cut short."""
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (str, bool, int, float)) or value is None else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _fill(message: str, model_id: str, value: Any, field: str = "") -> str:
+    # str.replace, not str.format: messages hold braces of their own ({index, prompt})
+    return message.replace("{model}", model_id).replace("{value}", show_value(value)).replace("{field}", field)
+
+
+def _violations(err: Any, schema: dict[str, Any], severity: str, model_id: str) -> list[Violation]:
     path = tuple(err.absolute_path)
-    rule = err.schema.get("x-rule") if isinstance(err.schema, dict) else None
-    message = err.schema.get("x-message") if isinstance(err.schema, dict) else None
+    node = err.schema if isinstance(err.schema, dict) else {}
+    rule = node.get("x-rule")
+    api = node.get("x-api", True) is not False
     if err.validator == "required":
         missing = err.message.split("'")[1]
-        return Violation(path + (missing,), schema.get("x-required-messages", {}).get(missing, f"{missing} is required"), f"{missing}_required" if missing in ("model", "prompt", "seconds") else "required", severity)
+        return [Violation(path + (missing,), schema.get("x-required-messages", {}).get(missing, f"{missing} is required"), f"{missing}_required" if missing in ("model", "prompt", "seconds") else "required", severity)]
     if err.validator == "additionalProperties":
-        extras = re.findall(r"'([^']+)'", err.message)
-        field = extras[0] if extras else "?"
-        return Violation(path + (field,), f"{field!r} {schema.get('x-additional-message', 'is not allowed')}", "unknown_field", severity, api=False)
+        extras = [k for k in err.instance if k not in node.get("properties", {})] if isinstance(err.instance, dict) else []
+        sub = node.get("additionalProperties") if isinstance(node.get("additionalProperties"), dict) else {}
+        out = []
+        for field in extras or ["?"]:
+            if sub.get("x-message"):
+                out.append(Violation(path + (field,), _fill(sub["x-message"], model_id, field, field), sub.get("x-rule", "unknown_field"), severity, api=False))
+            else:
+                out.append(Violation(path + (field,), f"{field!r} {schema.get('x-additional-message', 'is not allowed')}", "unknown_field", severity, api=False))
+        return out
+    where = list(err.schema_path)
+    if len(where) >= 2 and where[-2] == "propertyNames":
+        # a mapping key the schema does not know: located at the key, named as written
+        name = str(err.instance)
+        return [Violation(path + (name,), _fill(node.get("x-message", f"{name} is not allowed"), model_id, name).replace(show_value(name), name), rule or "unknown_field", severity, False, name, tuple(err.validator_value) if err.validator == "enum" else ())]
     if rule is None:
         rule = "type" if err.validator == "type" else err.validator
-    return Violation(path, message or err.message, rule, severity)
+    message = node.get("x-messages", {}).get(err.validator) or node.get("x-message") or err.message
+    value, allowed = None, ()
+    if err.validator == "enum":
+        value, allowed = err.instance, tuple(err.validator_value)
+    return [Violation(path, _fill(message, model_id, err.instance, str(path[-1]) if path else ""), rule, severity, api, value, allowed)]
 
 
 def check_request(model_id: str, body: dict[str, Any], *, advisory: bool = True) -> list[Violation]:
@@ -211,13 +240,14 @@ def check_request(model_id: str, body: dict[str, Any], *, advisory: bool = True)
     found: dict[tuple[tuple[str | int, ...], str], Violation] = {}
     for err in hard.iter_errors(body):
         for leaf in _leaves(err):
-            v = _violation(leaf, schema, "error")
-            found.setdefault((v.path, v.rule), v)
+            for v in _violations(leaf, schema, "error", model_id):
+                found.setdefault((v.path, v.rule), v)
     if advisory and soft is not None:
         for err in soft.iter_errors(body):
             for leaf in _leaves(err):
-                v = _violation(leaf, schema, "warning")
-                found.setdefault((v.path, v.rule), v)
+                for v in _violations(leaf, schema, "warning", model_id):
+                    if not any(k[0] == v.path and f.severity == "error" for k, f in found.items()):
+                        found.setdefault((v.path, v.rule), v)
         if model.family == "kling":
             for v in _kling_storyboard(body):
                 found.setdefault((v.path, v.rule), v)
@@ -227,7 +257,7 @@ def check_request(model_id: str, body: dict[str, Any], *, advisory: bool = True)
 
 def _leaves(err: Any) -> list[Any]:
     """The specific errors under an ``if``/``allOf`` wrapper (``context`` holds them)."""
-    if err.validator in ("allOf", "anyOf", "oneOf", "if", "then", "else") and err.context:
+    if err.validator in ("allOf", "anyOf", "oneOf", "if", "then", "else", "propertyNames") and err.context:
         out: list[Any] = []
         for sub in err.context:
             out.extend(_leaves(sub))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -278,14 +279,28 @@ class Renderer:
         family = catalog.family_schema(catalog.get_model(model).family)  # type: ignore[union-attr]
         fields = list(family.get("properties", {})) + list(REMOTE_OWN_FIELDS)
         for v in violations:
-            message = v.message
-            if v.rule == "unknown_field" and v.path:
-                message += did_you_mean(str(v.path[-1]), fields)
-            elif v.rule in ("seconds_allowed", "aspect_ratio_allowed"):
-                head, sep, tag = message.partition(" [")
-                message = f"{head} for {model}" + (sep + tag if sep else "")
             severity = "error" if v.severity == "error" or self.strict else "warning"
-            self._problem(step, v.path, message, found, severity, key=v.rule == "unknown_field")
+            self._problem(step, v.path, _message(v, model, fields), found, severity, key=v.rule in ("unknown_field", "metadata_field"))
+
+
+_TAG = re.compile(r" \[[A-Za-z-]+\]$")  # the source tag a warning ends with, e.g. " [DOCS-old]"
+
+
+def _message(v: catalog.Violation, model: str, fields: list[str]) -> str:
+    """What validate prints for a violation: the rejected value, what is allowed, the nearest word."""
+    m = _TAG.search(v.message)
+    head, tag = (v.message[: m.start()], m.group(0)) if m else (v.message, "")
+    if v.rule == "unknown_field" and v.path:
+        head += did_you_mean(str(v.path[-1]), fields)
+    elif v.allowed:
+        shown = catalog.show_value(v.value)
+        if v.rule != "metadata_field" and shown not in head:
+            # the API's own wording ("seconds must be one of: 4, 6, 8"); validate says it as design §5 does
+            allowed = ", ".join(catalog.show_value(a) if isinstance(a, bool) else str(a) for a in v.allowed)
+            head = f"{shown} is not allowed for {model} (allowed: {allowed})"
+        if isinstance(v.value, str):
+            head += did_you_mean(v.value, [str(a) for a in v.allowed])
+    return head + tag
 
 
 def _normalised(body: dict[str, Any]) -> Any:

@@ -59,11 +59,11 @@ CASES = [
     ("video_model_in_image_step", H + "steps:\n  key:\n    kind: image\n    model: Veo-3.1-720p\n    prompt: a\n", "6:12: steps.key.model: 'Veo-3.1-720p' is a video model, not usable in an image step"),
     ("model_missing", H + "steps:\n  shot:\n    prompt: a\n    seconds: 4\n", "4:3: steps.shot.model: model is required (set it on the step or in defaults.video)"),
     ("model_not_string", H + "steps:\n  shot:\n    model: 3\n    prompt: a\n    seconds: 4\n", "5:12: steps.shot.model: model must be a string, not 3"),
-    ("seconds_not_allowed", H + "steps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: a\n    seconds: 7\n", "7:14: steps.shot.seconds: seconds must be one of: 4, 6, 8 for Veo-3.1-720p"),
+    ("seconds_not_allowed", H + "steps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: a\n    seconds: 7\n", '7:14: steps.shot.seconds: "7" is not allowed for Veo-3.1-720p (allowed: 4, 6, 8)'),
     ("seconds_missing", H + "steps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: a\n", "4:3: steps.shot.seconds: seconds is required"),
     ("seconds_boolean", H + "steps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: a\n    seconds: true\n", '7:14: steps.shot.seconds: seconds must be a string, e.g. "5"'),
-    ("hailuo_1080p_seconds", H + "steps:\n  shot:\n    model: Hailuo-2.3-1080p\n    prompt: a\n    seconds: 6\n", "7:14: steps.shot.seconds: seconds must be one of: 10 (Hailuo 1080P)"),
-    ("seconds_from_defaults", H + "defaults:\n  video:\n    seconds: 7\nsteps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: a\n", "5:14: steps.shot.seconds: seconds must be one of: 4, 6, 8"),
+    ("hailuo_1080p_seconds", H + "steps:\n  shot:\n    model: Hailuo-2.3-1080p\n    prompt: a\n    seconds: 6\n", '7:14: steps.shot.seconds: "6" is not allowed for Hailuo-2.3-1080p (allowed: 10)'),
+    ("seconds_from_defaults", H + "defaults:\n  video:\n    seconds: 7\nsteps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: a\n", '5:14: steps.shot.seconds: "7" is not allowed for Veo-3.1-720p (allowed: 4, 6, 8)'),
     ("prompt_missing", H + "steps:\n  shot:\n    model: Veo-3.1-720p\n    seconds: 4\n", "4:3: steps.shot.prompt: prompt is required"),
     ("prompt_blank", H + "steps:\n  shot:\n    model: Veo-3.1-720p\n    prompt: '   '\n    seconds: 4\n", "6:13: steps.shot.prompt: prompt is required"),
     ("unknown_field", H + "steps:\n  shot:\n" + VEO + "    aspect_ratoi: '16:9'\n", "8:5: steps.shot.aspect_ratoi: 'aspect_ratoi' is not a request field of this model family (did you mean 'aspect_ratio'?)"),
@@ -105,7 +105,7 @@ CASES = [
 
 # Valid in default mode (warnings only) but errors with --strict.
 STRICT_CASES = [
-    ("strict_aspect_ratio", H + "steps:\n  shot:\n" + VEO + "    aspect_ratio: '4:3'\n", "8:19: steps.shot.aspect_ratio: aspect_ratio must be one of: 16:9, 9:16 for Veo-3.1-720p [DOCS-old]"),
+    ("strict_aspect_ratio", H + "steps:\n  shot:\n" + VEO + "    aspect_ratio: '4:3'\n", '8:19: steps.shot.aspect_ratio: "4:3" is not allowed for Veo-3.1-720p (allowed: 16:9, 9:16) [DOCS-old]'),
     ("strict_too_many_images", H + "steps:\n  shot:\n" + VEO + "    images: [https://a.example/1.png, https://a.example/2.png, https://a.example/3.png]\n", "8:13: steps.shot.images: at most 2 reference images for this model [DOCS-old]"),
     ("strict_kling_durations", H + "steps:\n  shot:\n    model: Kling-3.0-720p\n    prompt: a\n    seconds: 6\n    metadata:\n      ext_info:\n        AdditionalParameters:\n          multi_shot: true\n          shot_type: customize\n          multi_prompt: [{index: 1, prompt: x, duration: 2}]\n", "13:25: steps.shot.metadata.ext_info.AdditionalParameters.multi_prompt: shot durations add up to 2, but seconds is 6"),
     ("strict_unused_exclude", H + "matrix:\n  seconds: [4, 8]\n  exclude:\n    - {seconds: 6}\nsteps:\n  shot:\n" + VEO, "6:7: matrix.exclude[0]: this exclude entry matches no combination"),

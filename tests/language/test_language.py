@@ -119,7 +119,7 @@ def test_strict_turns_warnings_into_a_pipeline_error():
     assert [w.severity for w in loads(text).warnings] == ["warning"]
     with pytest.raises(PipelineError) as err:
         loads(text, strict=True)
-    assert str(err.value.problems[0]) == "<pipeline>:8:19: steps.s.aspect_ratio: aspect_ratio must be one of: 16:9, 9:16 for Veo-3.1-720p [DOCS-old]"
+    assert str(err.value.problems[0]) == '<pipeline>:8:19: steps.s.aspect_ratio: "1:1" is not allowed for Veo-3.1-720p (allowed: 16:9, 9:16) [DOCS-old]'
 
 
 def test_graph_outputs_are_deterministic(run_cli, tmp_path: Path):
@@ -155,7 +155,7 @@ def test_examples_are_valid_without_warnings_and_match_the_schema(path: Path, ru
     import yaml
 
     schema = json.loads((REPO / "schemas" / "pipeline.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(yaml.safe_load(text))
+    jsonschema.Draft7Validator(schema).validate(yaml.safe_load(text))
 
 
 def test_examples_cover_what_the_issue_asks_for():
