@@ -9,14 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from omniflow.errors import MediaError
-from omniflow.media.sniff import EXTENSIONS, SNIFF_BYTES, describe_head, sniff_media_type
+from omniflow.media.sniff import (
+    AUDIO_TYPES,
+    EXTENSIONS,
+    SNIFF_BYTES,
+    SUBTITLE_TYPES,
+    describe_head,
+    sniff_media_type,
+)
 
 
 @dataclass(frozen=True)
 class MediaInfo:
-    media_type: str  # "video/mp4" | "image/png" | "image/jpeg" | "image/webp"
-    ext: str  # "mp4" | "png" | "jpg" | "webp"
-    duration: float | None  # seconds, videos only
+    media_type: str  # "video/mp4" | "image/png" | ... | "audio/mpeg" | ... | "text/vtt" (sniff.EXTENSIONS)
+    ext: str  # "mp4" | "png" | "jpg" | "webp" | "mp3" | ... | "srt" | "vtt"
+    duration: float | None  # seconds, videos and sounds only
     width: int | None
     height: int | None
 
@@ -33,8 +40,15 @@ def probe(path: Path) -> MediaInfo:
     media_type = sniff_media_type(head)
     if media_type is None:
         raise MediaError(
-            f"{path}: not a supported media file (expected MP4, PNG, JPEG or WebP; found {describe_head(head)})"
+            f"{path}: not a supported media file (expected MP4, PNG, JPEG, WebP, audio or subtitles; "
+            f"found {describe_head(head)})"
         )
+    if media_type in SUBTITLE_TYPES:
+        return MediaInfo(media_type, EXTENSIONS[media_type], None, None, None)
+    if media_type in AUDIO_TYPES:
+        from omniflow.media.audio import media_duration
+
+        return MediaInfo(media_type, EXTENSIONS[media_type], media_duration(path), None, None)
     if media_type == "video/mp4":
         duration, width, height = _video_facts(path)
     else:
