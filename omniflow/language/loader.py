@@ -16,8 +16,11 @@ from omniflow.language.render import Found, Renderer
 from omniflow.language.structure import Checker, Spec
 from omniflow.language.suggest import did_you_mean
 from omniflow.language.templates import Templates
-from omniflow.language.yamlnodes import parse
+from omniflow.language.yamlnodes import parse, value_error
 from omniflow.store.root import find_root
+
+# A pipeline is text a person writes: 10,000 steps are about 1 MB.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def load(
@@ -42,6 +45,9 @@ def load(
     p = Path(path)
     file = str(path)
     try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise PipelineError([Problem(Location(file, 1, 1), "", f"the file is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes for a pipeline")])
         data = p.read_bytes()
         text = data.decode("utf-8")
     except FileNotFoundError:
@@ -49,7 +55,7 @@ def load(
     except IsADirectoryError:
         raise UsageError(f"{file} is a folder, not a pipeline file") from None
     except UnicodeDecodeError as exc:
-        raise PipelineError([Problem(Location(file, 1, 1), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+        raise PipelineError([Problem(byte_location(file, data, exc.start), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
     folder = _memo.memo_dir(find_root(p.parent)) if memo and _memo.enabled() else None
     key = ""
     if folder is not None:
@@ -62,6 +68,12 @@ def load(
     if folder is not None:
         _memo.write(folder, file, key, pipeline, started_ns=started)
     return pipeline
+
+
+def byte_location(file: str, data: bytes, offset: int) -> Location:
+    """file:line:col of a byte offset (the column counts bytes: the line is not text yet)."""
+    line = data.count(b"\n", 0, offset) + 1
+    return Location(file, line, offset - (data.rfind(b"\n", 0, offset) + 1) + 1)
 
 
 def loads(
@@ -138,6 +150,8 @@ def _apply_set(spec: Spec, overrides: Mapping[str, Any]) -> None:
                 parsed = yaml.safe_load(raw) if raw.strip() else raw
             except yaml.YAMLError:
                 parsed = raw
+            except ValueError as exc:  # e.g. an integer of more digits than Python converts
+                raise UsageError(f"--set {key}: {value_error(raw, exc)}") from None
             value = parsed if isinstance(parsed, (str, int, float, bool)) else raw
         if key in spec.dims:
             spec.dims[key] = [value]

@@ -55,6 +55,7 @@ class Renderer:
     strict: bool = False
     _checked: dict[bytes, list[catalog.Violation]] = field(default_factory=dict)
     _hashes: dict[str, str | None] = field(default_factory=dict)
+    _seconds: dict[str, float | None] = field(default_factory=dict)  # of each step of the variant
 
     def render_variant(self, variant: str, values: dict[str, Any], found: list[Found]) -> list[RenderedStep]:
         ctx = self._context(values, found)
@@ -62,6 +63,7 @@ class Renderer:
         ctx["steps"] = steps_ctx
         by_key: dict[str, str] = {}
         out: list[RenderedStep] = []
+        self._seconds = {}
         for sid in self.analysis.order:
             step = self.spec.steps[sid]
             deps = self.analysis.deps[sid]
@@ -77,6 +79,7 @@ class Renderer:
                         f.path == b or f.path.startswith((b + ".", b + "[")) for b in bad)]
                 continue
             rs = self._step(step, variant, ctx, by_key, found)
+            self._seconds[sid] = rs.seconds
             steps_ctx[sid] = {"url": keys.upstream_ref(rs.key)}
             by_key[rs.key] = sid
             out.append(rs)
@@ -176,8 +179,19 @@ class Renderer:
                 message = lf.check(value) if lf.check else None
                 if message:
                     self._problem(step, (lf.name,), message, found)
+                elif lf.name == "at" and step.kind.name == "frame":
+                    self._frame_in_clip(step, value, found)
                 request[lf.name] = self._finite(step, (lf.name,), value, found)
         return request
+
+    def _frame_in_clip(self, step: StepSpec, at: Any, found: list[Found]) -> None:
+        """``at: 9`` on a 4-second clip fails at run time, after the clip is paid for: say it now."""
+        if isinstance(at, bool) or not isinstance(at, (int, float)):
+            return
+        source = step.fields.get("from")
+        length = self._seconds.get(source) if isinstance(source, str) else None
+        if length is not None and at > length:
+            self._problem(step, ("at",), f"at {at:g} is past the end of {source!r}, which is {length:g} seconds long (use last for its last frame)", found)
 
     def _remote(self, step: StepSpec, ctx: dict[str, Any], by_key: dict[str, str], files: dict[str, str], found: list[Found]) -> tuple[dict[str, Any], str | None, float | None]:
         body = self._finite(step, (), dict(self._render(step.fields, step, (), ctx, found)), found)

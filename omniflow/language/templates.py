@@ -17,6 +17,7 @@ error (exit 2).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 # much for 10,000 distinct prompts); anything else goes through the sandbox.
 _SIMPLE_EXPR = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*)\s*\}\}")
 _SLOW = object()  # the fast path cannot decide: ask Jinja
+_UNKNOWN_NAME = re.compile(r"^No (?P<what>filter|test) named '(?P<name>[^']*)'")
 
 
 def _simple_parts(source: str) -> list[str | tuple[str, ...]] | None:
@@ -118,10 +120,11 @@ class Templates:
 
         try:
             ast = self.env.parse(source)
+            _check_constants(ast)
             # runs the code generator too, which is where unknown filters and tests are caught
             names = frozenset(meta.find_undeclared_variables(ast))
         except TemplateSyntaxError as exc:
-            raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno or 1) from None
+            raise self._syntax(exc) from None
         except RecursionError:
             raise TemplateProblem("template limit: expression nested too deeply") from None
         refs: list[StepRef] = []
@@ -177,8 +180,7 @@ class Templates:
         self.env.begin(len(source))
         try:
             if native:
-                value = fn(**context)
-                _check_defined(value)
+                value = _native(fn(**context))
                 if size_of(value, MAX_VALUE_CHARS) > MAX_VALUE_CHARS:
                     raise TemplateLimit(f"the value is longer than {MAX_VALUE_CHARS:,} characters")
                 return value
@@ -200,6 +202,17 @@ class Templates:
         finally:
             self.env.end()
 
+    def _syntax(self, exc: Any) -> TemplateProblem:
+        """A syntax error; an unknown filter or test names the nearest known one."""
+        message = exc.message or "invalid template"
+        m = _UNKNOWN_NAME.match(message)
+        if m:
+            from omniflow.language.suggest import did_you_mean
+
+            known = self.env.filters if m["what"] == "filter" else self.env.tests
+            message = f"No {m['what']} named {m['name']!r}" + did_you_mean(m["name"], [k for k in known if not k.startswith("_")])
+        return TemplateProblem(f"template syntax error: {message}", exc.lineno or 1)
+
     def _parts(self, source: str) -> list[str | tuple[str, ...]] | None:
         if source not in self._simple:
             self._simple[source] = _simple_parts(source)
@@ -210,11 +223,12 @@ class Templates:
 
         m = _SINGLE_EXPR.match(source)
         try:
+            _check_constants(self.env.parse(source))
             if m and "{{" not in m["expr"] and "}}" not in m["expr"] and "{%" not in source:
                 return True, self.env.compile_expression(m["expr"], undefined_to_none=False)
             return False, self.env.from_string(source)
         except TemplateSyntaxError as exc:
-            raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno or 1) from None
+            raise self._syntax(exc) from None
         except RecursionError:
             raise TemplateProblem("template limit: expression nested too deeply") from None
 
@@ -224,11 +238,38 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
-def _check_defined(value: Any) -> None:
+def _native(value: Any) -> Any:
+    """A single expression's value, checked: JSON can carry it, and nothing in it is undefined."""
     from jinja2 import Undefined
 
-    if isinstance(value, Undefined):
-        str(value)  # StrictUndefined raises UndefinedError with the name in it
+    stack = [value]
+    seen = 0
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if isinstance(v, Undefined):
+            str(v)  # StrictUndefined raises UndefinedError with the name in it
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise TemplateProblem("template error: the value is not a finite number; JSON (and the API) cannot carry it")
+        elif v is not None and not isinstance(v, (str, int, float, bool)):
+            hint = " (add |list)" if hasattr(v, "__next__") else ""
+            raise TemplateProblem(f"template error: the value is {type(v).__name__}, not text, a number, a list or a mapping{hint}")
+        if seen > MAX_VALUE_CHARS:
+            break  # size_of bounds the rest
+    return value
+
+
+def _check_constants(ast: Any) -> None:
+    """A number literal too big for a float (1.0e999) would compile to the name ``inf``: refuse it."""
+    from jinja2 import nodes
+
+    for node in ast.find_all(nodes.Const):
+        if isinstance(node.value, float) and not math.isfinite(node.value):
+            raise TemplateProblem("template error: a number in the template is too large (it overflows to infinity)", node.lineno or 1)
 
 
 def _literal_member(node: Any) -> str | None:

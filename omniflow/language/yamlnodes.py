@@ -8,6 +8,7 @@ when available (about ten times faster); the pure-Python SafeLoader otherwise.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -21,6 +22,10 @@ Path = tuple[Any, ...]  # ("steps", "shot1", "images", 0)
 # through aliases. Real storyboards are far below this bound (a 10,000-step
 # pipeline is ~100,000 nodes).
 MAX_NODES = 2_000_000
+
+# One value (a prompt, a var) longer than this is refused where it is written; the
+# same bound as a rendered template value (omniflow/language/sandbox.py).
+MAX_SCALAR_CHARS = 100_000
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.constructor.SafeConstructor()
@@ -78,9 +83,18 @@ def parse(text: str, file: str) -> tuple[Document | None, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or "invalid YAML"
-        if exc.context:
+        if what.startswith("found undefined alias"):
+            # libyaml does not name the alias: read it at the mark
+            name = _alias_at(text, mark)
+            what = f"undefined alias *{name}: no anchor &{name} before it" if name else what
+        elif exc.context:
             what = f"{exc.context}, {what}"
         return None, [Problem(Location(file, line, col), "", f"YAML syntax error: {what}")]
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        line, col = _line_col(text, exc.position)
+        code = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        what = "a NUL byte" if exc.character in (0, "\x00") else f"the control character {code}"
+        return None, [Problem(Location(file, line, col), "", f"{what} is not allowed in YAML text")]
     except yaml.YAMLError as exc:  # e.g. a second document in the stream
         return None, [Problem(Location(file, 1, 1), "", f"YAML error: {exc}")]
     doc = Document(file, None, text=text)
@@ -93,6 +107,29 @@ def parse(text: str, file: str) -> tuple[Document | None, list[Problem]]:
     problems: list[Problem] = []
     doc.data = _Converter(doc, problems).convert(node, ())
     return doc, problems
+
+
+def _alias_at(text: str, mark: Any) -> str:
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    if mark.line >= len(lines):
+        return ""
+    rest = lines[mark.line][mark.column :]
+    rest = rest[1:] if rest.startswith("*") else rest
+    name = ""
+    for ch in rest:
+        if ch.isspace() or ch in ",[]{}":
+            break
+        name += ch
+    return name
+
+
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character index."""
+    position = max(0, min(position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1
 
 
 def _expanded_size(root: yaml.Node) -> int:
@@ -142,6 +179,9 @@ class _Converter:
 
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         tag = node.tag
+        if len(node.value) > MAX_SCALAR_CHARS:
+            self._problem(node, path, f"this value is {len(node.value):,} characters long, over the limit of {MAX_SCALAR_CHARS:,} for one value")
+            return "…"  # a short stand-in, so nothing else is reported about the value
         if tag == _STR_TAG:
             return node.value
         if tag == "tag:yaml.org,2002:timestamp":
@@ -155,6 +195,9 @@ class _Converter:
             return _constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             self._problem(node, path, f"invalid value: {exc}")
+            return node.value
+        except ValueError as exc:
+            self._problem(node, path, value_error(node.value, exc))
             return node.value
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
@@ -187,6 +230,15 @@ class _Converter:
         for k, v in merged.items():
             out.setdefault(k, v)
         return out
+
+
+def value_error(text: str, exc: ValueError) -> str:
+    """The message for a scalar YAML reads but Python cannot build (a huge integer, a bad date)."""
+    if "integer string conversion" in str(exc):
+        digits = sum(c.isdigit() for c in text)
+        return (f"an integer of {digits:,} digits is over the limit of {sys.get_int_max_str_digits():,} digits; "
+                "quote it if it is text")
+    return f"invalid value: {exc}"
 
 
 def _merge_sources(node: yaml.Node) -> list[yaml.Node]:
