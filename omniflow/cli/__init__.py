@@ -41,7 +41,7 @@ HELP = {
     "emulator": "The embedded OmniRouters emulator.",
     "push": "Upload cached outputs the locks reference to the remote.",
     "pull": "Download outputs the locks reference from the remote.",
-    "init": "Scaffold a new omniflow project with an example storyboard.",
+    "init": "Scaffold a project: example storyboard, config, pre-commit and CI files.",
 }
 
 
