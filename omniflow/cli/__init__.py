@@ -25,6 +25,7 @@ COMMANDS = {
     "emulator": "omniflow.cli.emulator:emulator",
     "push": "omniflow.cli.remote:push",
     "pull": "omniflow.cli.remote:pull",
+    "remote": "omniflow.cli.remote:remote",
     "init": "omniflow.cli.init:init",
 }
 
@@ -41,6 +42,7 @@ HELP = {
     "emulator": "The embedded OmniRouters emulator.",
     "push": "Upload cached outputs the locks reference to the remote.",
     "pull": "Download outputs the locks reference from the remote.",
+    "remote": "Check the remote cache: `remote verify` re-hashes its objects and entries.",
     "init": "Scaffold a project: example storyboard, config, pre-commit and CI files.",
 }
 

@@ -1,4 +1,4 @@
-"""``omniflow push`` and ``omniflow pull``: share the cache through a bucket."""
+"""``omniflow push``, ``omniflow pull`` and ``omniflow remote verify``: share the cache through a bucket."""
 
 from __future__ import annotations
 
@@ -43,8 +43,10 @@ def _setup(files: tuple[str, ...]) -> tuple[RemoteCache, Cache, LockKeys]:
 def push(files: tuple[str, ...]) -> None:
     """Upload the cached outputs the locks reference to the remote ([remote] url).
 
-    Objects are content-addressed and never re-uploaded; an index entry the
-    remote already has is kept (the first push of a step wins).
+    Objects are content-addressed: a sound one is never re-uploaded, a remote
+    one whose bytes do not match its name is replaced with this machine's
+    (verified) copy. An index entry the remote already has is kept (the
+    first push of a step wins) unless it is broken.
     """
     remote, cache, selection = _setup(files)
     report = remote.push(cache, selection.keys)
@@ -52,11 +54,19 @@ def push(files: tuple[str, ...]) -> None:
         f"pushed {len(report.entries_uploaded)} step(s), {report.objects_uploaded} object(s) "
         f"({human_size(report.bytes_uploaded)}) to {remote.url}; "
         f"{len(report.entries_present)} already there"
+        + (f"; re-hashed {report.objects_checked} remote object(s) ({human_size(report.bytes_checked)}) "
+           "the store could not vouch for" if report.objects_checked else "")
     )
+    for line in report.repaired:
+        click.echo(f"repaired {line}")
     if report.missing_local:
         echo_err(f"{len(report.missing_local)} step(s) in the locks are not in the local cache "
                  "(pull them or run the pipeline): " + ", ".join(k[:12] for k in report.missing_local[:10])
                  + (" ..." if len(report.missing_local) > 10 else ""))
+    for why in report.local_corrupt.values():
+        echo_err(f"error: {why}")
+    if report.local_corrupt:
+        sys.exit(1)
 
 
 @click.command()
@@ -78,4 +88,40 @@ def pull(files: tuple[str, ...]) -> None:
     for why in report.corrupt.values():
         echo_err(f"error: {why}")
     if report.corrupt:
+        echo_err("a push from a machine that has the good copies repairs the remote "
+                 "(`omniflow remote verify` lists everything broken)")
         sys.exit(1)
+
+
+@click.group()
+def remote() -> None:
+    """Inspect the remote cache ([remote] url in omniflow.toml)."""
+
+
+@remote.command("verify")
+@click.option("--quick", is_flag=True,
+              help="Judge each object from its stored checksum or omniflow stamp (one HEAD) and "
+                   "download only those it cannot vouch for; default: download and re-hash all.")
+@handles_errors
+def verify(quick: bool) -> None:
+    """Check every remote object against its name and every entry against the objects.
+
+    One line per problem, exit 1 if any. Nothing is changed: `omniflow push`
+    from a machine that has the good copies repairs.
+    """
+    from omniflow.config import load_config
+    from omniflow.remote import require_remote
+    from omniflow.remote.verify import verify_remote
+    from omniflow.store import find_root
+
+    remote_cache = require_remote(load_config(find_root(Path.cwd())))
+    report = verify_remote(remote_cache, quick=quick)
+    for line in report.problems:
+        click.echo(line)
+    summary = (f"{report.objects} object(s) ({human_size(report.bytes_read)} re-hashed) and "
+               f"{report.entries} entr{'y' if report.entries == 1 else 'ies'} checked on {remote_cache.url}")
+    if report.problems:
+        echo_err(f"{len(report.problems)} problem(s): {summary}; a push from a machine that has the good "
+                 "copies repairs corrupt objects and broken entries")
+        sys.exit(1)
+    click.echo(f"ok: {summary}")

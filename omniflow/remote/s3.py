@@ -10,10 +10,12 @@ Rules that keep a shared bucket consistent without any locking:
 - an object is uploaded before the index entry that names it, so an entry
   seen remotely always has its bytes (a crash between leaves only an orphan
   object, harmless);
-- objects are named by content, so they are never re-uploaded or replaced
-  (HEAD first);
-- an index entry is written only when the key is missing remotely: the first
-  push of a key wins and later ones keep theirs locally (see docs/scaling.md);
+- objects are named by content, so a good one is never re-uploaded (HEAD
+  first); one whose bytes do not match its name is replaced by a push from a
+  machine holding the good copy (``push.py``, judged as ``integrity.py`` says);
+- an index entry is written only when the key is missing remotely, or when
+  the remote one is broken: the first good push of a key wins and later ones
+  keep theirs locally (see docs/scaling.md);
 - every download is hashed on the way to a temp file in the cache and
   compared with its name; a mismatch is refused and never enters the cache.
 
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from omniflow.core.keys import canonical_json
@@ -41,6 +44,8 @@ from omniflow.remote._s3 import (
     make_client,
     parse_s3_url,
 )
+from omniflow.remote.integrity import SINGLE_PUT_LIMIT, Digests, hash_chunks, stamp
+from omniflow.remote.push import PushReport, push_keys
 from omniflow.store.cache import Cache, Entry, is_hex64
 
 T = TypeVar("T")
@@ -53,18 +58,6 @@ HEAD_LIMIT = 256
 
 
 @dataclass(frozen=True)
-class PushReport:
-    """What a push did, key by key."""
-
-    entries_uploaded: tuple[str, ...] = ()
-    entries_present: tuple[str, ...] = ()   # already remote: first push wins
-    missing_local: tuple[str, ...] = ()     # no complete local entry to push
-    objects_uploaded: int = 0
-    objects_present: int = 0
-    bytes_uploaded: int = 0
-
-
-@dataclass(frozen=True)
 class PullReport:
     """What a pull did, key by key; ``corrupt`` maps a key to why it was refused."""
 
@@ -74,14 +67,6 @@ class PullReport:
     corrupt: dict[str, str] = field(default_factory=dict)
     objects_downloaded: int = 0
     bytes_downloaded: int = 0
-
-
-@dataclass(frozen=True)
-class _KeyPush:
-    state: str  # uploaded | present | missing
-    objects_uploaded: int = 0
-    objects_present: int = 0
-    bytes_uploaded: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,7 +130,8 @@ class RemoteCache:
     def _exists(self, name: str) -> bool:
         return self._call_or_none(lambda: self.client.head_object(Bucket=self.location.bucket, Key=name)) is not None
 
-    def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    def fan_out(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``[fn(i) for i in items]`` on the thread pool, in order."""
         items = list(items)
         if len(items) <= 1:
             return [fn(i) for i in items]
@@ -174,87 +160,117 @@ class RemoteCache:
         if not wanted:
             return set()
         if len(wanted) <= self.head_limit:
-            found = self._map(self.has, wanted)
+            found = self.fan_out(self.has, wanted)
             return {k for k, ok in zip(wanted, found, strict=True) if ok}
         folders = sorted({k[:2] for k in wanted})
         listed: set[str] = set()
-        for names in self._map(self._list_index_folder, folders):
+        for names in self.fan_out(self._list_index_folder, folders):
             listed.update(names)
         return listed & set(wanted)
 
     def _list_index_folder(self, folder: str) -> set[str]:
-        prefix = self.location.key("index", folder) + "/"
+        return {name[: -len(".json")] for name in self.listing(f"index/{folder}") if name.endswith(".json")}
+
+    def read_entry_bytes(self, key: str) -> bytes | None:
+        """The raw remote index entry of ``key``, or None when there is none."""
+        _check_key(key)
+        return self._call_or_none(
+            lambda: self.client.get_object(Bucket=self.location.bucket, Key=self.index_key(key))["Body"].read())
+
+    def get_entry(self, key: str) -> Entry | None:
+        """The remote index entry for ``key``, or None; a malformed one is RemoteCorruptError."""
+        raw = self.read_entry_bytes(key)
+        return None if raw is None else parse_entry(key, raw)
+
+    # -- objects and entries, one request each (push.py and verify.py decide) --------
+
+    def head_object(self, name: str) -> dict[str, Any] | None:
+        """The HEAD of object ``name`` with its stored checksum, or None when it is not there."""
+        return self._call_or_none(lambda: self.client.head_object(
+            Bucket=self.location.bucket, Key=name, ChecksumMode="ENABLED"))
+
+    def read_object(self, name: str, limit: int | None = None) -> Digests | None:
+        """Download ``name`` only to hash it (nothing is kept); None when it is not there."""
+        def read() -> Digests:
+            body = self.client.get_object(Bucket=self.location.bucket, Key=name)["Body"]
+            try:
+                return hash_chunks(body.iter_chunks(_CHUNK), limit)
+            finally:
+                body.close()  # stopped early for a long object: drop the rest of the stream
+
+        return self._call_or_none(read)
+
+    def upload_object(self, path: Path, name: str, media_type: str, digests: Digests) -> None:
+        """Upload a local file whose ``digests`` were just computed, stamped and checksummed.
+
+        Up to 5 GiB it is one PUT with ``ChecksumAlgorithm=SHA256``: the store
+        verifies the bytes on arrival and keeps a full-object checksum, and
+        its ETag is the md5 stamped beside it (integrity.py).
+        """
+        from boto3.s3.transfer import TransferConfig
+
+        single = digests.size <= SINGLE_PUT_LIMIT
+        metadata = stamp(digests) if single else {"sha256": digests.sha256}  # multipart: no plain md5 ETag
+        config = TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=64 << 20,
+                                use_threads=not single)
+        extra = {"ContentType": media_type, "Metadata": metadata, "ChecksumAlgorithm": "SHA256"}
+        self._call(lambda: self.client.upload_file(str(path), self.location.bucket, name, ExtraArgs=extra,
+                                                   Config=config))
+
+    def stamp_object(self, name: str, head: dict[str, Any], digests: Digests) -> bool:
+        """Stamp an object just re-hashed as good, by a server-side copy onto itself (no bytes move).
+
+        Conditional on its ETag: if someone replaced it since the HEAD, nothing
+        is stamped (False) and the next push judges the new bytes.
+        """
+        from botocore.exceptions import ClientError
+
+        from omniflow.remote._s3 import error_code, explain
+
+        bucket = self.location.bucket
+        try:
+            self.client.copy_object(
+                Bucket=bucket, Key=name, CopySource={"Bucket": bucket, "Key": name},
+                CopySourceIfMatch=head.get("ETag", ""), MetadataDirective="REPLACE", Metadata=stamp(digests),
+                ContentType=head.get("ContentType") or "application/octet-stream", ChecksumAlgorithm="SHA256")
+        except ClientError as exc:
+            if error_code(exc) in ("PreconditionFailed", "412"):
+                return False
+            raise explain(exc, self.location, self.endpoint_url) from None
+        return True
+
+    def put_entry(self, entry: Entry) -> None:
+        """Write the remote index entry of ``entry.key`` (its objects must be there already)."""
+        body = canonical_json(entry.to_json()) + b"\n"
+        self._call(lambda: self.client.put_object(Bucket=self.location.bucket, Key=self.index_key(entry.key),
+                                                  Body=body, ContentType="application/json"))
+
+    def listing(self, folder: str) -> dict[str, int]:
+        """Every name under ``<prefix>/<folder>/`` (relative to it) with its size, paginated."""
+        prefix = self.location.key(folder) + "/"
         paginator = self.client.get_paginator("list_objects_v2")
-        names: set[str] = set()
+        found: dict[str, int] = {}
 
         def walk() -> None:
             for page in paginator.paginate(Bucket=self.location.bucket, Prefix=prefix):
                 for item in page.get("Contents", ()):
-                    name = item["Key"][len(prefix) :]
-                    if name.endswith(".json"):
-                        names.add(name[: -len(".json")])
+                    found[item["Key"][len(prefix):]] = int(item.get("Size", 0))
 
         self._call(walk)
-        return names
-
-    def get_entry(self, key: str) -> Entry | None:
-        """The remote index entry for ``key``, or None; a malformed one is RemoteCorruptError."""
-        _check_key(key)
-        raw = self._call_or_none(
-            lambda: self.client.get_object(Bucket=self.location.bucket, Key=self.index_key(key))["Body"].read())
-        if raw is None:
-            return None
-        try:
-            entry = Entry.from_json(json.loads(raw.decode("utf-8")))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RemoteCorruptError(f"key {key}: the remote index entry is corrupt ({exc}); refused") from None
-        if entry.key != key:
-            raise RemoteCorruptError(f"key {key}: the remote index entry records key {entry.key}; refused")
-        return entry
+        return found
 
     # -- push ----------------------------------------------------------------
 
     def push(self, cache: Cache, keys: Iterable[str]) -> PushReport:
-        """Upload the entries of ``keys`` and their objects that the remote lacks."""
+        """Upload the entries of ``keys`` and their objects the remote lacks, and repair broken ones.
+
+        See ``omniflow/remote/push.py``: objects first (a corrupt remote copy
+        is replaced by this machine's verified one), then entries.
+        """
         wanted = sorted(set(keys))
         for key in wanted:
             _check_key(key)
-        results = self._map(lambda k: self._push_one(cache, k), wanted)
-        by_state: dict[str, list[str]] = {"uploaded": [], "present": [], "missing": []}
-        for key, r in zip(wanted, results, strict=True):
-            by_state[r.state].append(key)
-        return PushReport(
-            entries_uploaded=tuple(by_state["uploaded"]),
-            entries_present=tuple(by_state["present"]),
-            missing_local=tuple(by_state["missing"]),
-            objects_uploaded=sum(r.objects_uploaded for r in results),
-            objects_present=sum(r.objects_present for r in results),
-            bytes_uploaded=sum(r.bytes_uploaded for r in results),
-        )
-
-    def _push_one(self, cache: Cache, key: str) -> _KeyPush:
-        entry = cache.complete_entry(key)
-        if entry is None:
-            return _KeyPush("missing")
-        uploaded = present = size = 0
-        # Objects first: an index entry visible remotely must always have its bytes.
-        for out in entry.outputs:
-            name = self.object_key(out.sha256)
-            if self._exists(name):
-                present += 1
-                continue
-            path = cache.object_path(out.sha256)
-            self._call(lambda p=path, n=name, t=out.media_type: self.client.upload_file(
-                str(p), self.location.bucket, n, ExtraArgs={"ContentType": t}))
-            uploaded += 1
-            size += out.bytes
-        index = self.index_key(key)
-        if self._exists(index):
-            return _KeyPush("present", uploaded, present, size)
-        body = canonical_json(entry.to_json()) + b"\n"
-        self._call(lambda: self.client.put_object(Bucket=self.location.bucket, Key=index, Body=body,
-                                                  ContentType="application/json"))
-        return _KeyPush("uploaded", uploaded, present, size)
+        return push_keys(self, cache, wanted)
 
     # -- pull ----------------------------------------------------------------
 
@@ -267,7 +283,7 @@ class RemoteCache:
         wanted = sorted(set(keys))
         for key in wanted:
             _check_key(key)
-        results = self._map(lambda k: self._pull_one(cache, k), wanted)
+        results = self.fan_out(lambda k: self._pull_one(cache, k), wanted)
         by_state: dict[str, list[str]] = {"fetched": [], "present": [], "missing": [], "corrupt": []}
         corrupt: dict[str, str] = {}
         for key, r in zip(wanted, results, strict=True):
@@ -362,6 +378,17 @@ class RemoteCache:
         finally:
             with suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def parse_entry(key: str, raw: bytes) -> Entry:
+    """The entry stored under ``key``; RemoteCorruptError when it does not parse or names another key."""
+    try:
+        entry = Entry.from_json(json.loads(raw.decode("utf-8")))
+    except ValueError as exc:  # JSON, UTF-8 and field errors alike
+        raise RemoteCorruptError(f"key {key}: the remote index entry is corrupt ({exc}); refused") from None
+    if entry.key != key:
+        raise RemoteCorruptError(f"key {key}: the remote index entry records key {entry.key}; refused")
+    return entry
 
 
 def _check_key(key: str) -> None:
