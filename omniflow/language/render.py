@@ -137,8 +137,10 @@ class Renderer:
     def _step(self, step: StepSpec, variant: str, ctx: dict[str, Any], by_key: dict[str, str], found: list[Found]) -> RenderedStep:
         deps = self.analysis.deps[step.id]
         take = self._render(step.take, step, ("take",), ctx, found)
-        if isinstance(take, str) and take.strip().isdigit():
+        if isinstance(take, str) and take.strip().isdigit() and len(take.strip()) <= 18:
             take = int(take)
+        elif isinstance(take, str) and take.strip().isdigit():
+            take = 1  # a number too long for Python to read: already reported where it is written
         if not isinstance(take, int) or isinstance(take, bool) or take < 1:
             self._problem(step, ("take",), f"take must be a whole number >= 1, not {take!r}", found)
             take = 1

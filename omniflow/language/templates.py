@@ -196,7 +196,7 @@ class Templates:
         except SecurityError as exc:
             raise TemplateProblem(f"not allowed in a template (sandbox): {exc}") from None
         except TemplateError as exc:
-            raise TemplateProblem(f"template error: {exc}") from None
+            raise TemplateProblem(f"template error: {self._suggest(str(exc))}") from None
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise TemplateProblem(f"template error: {type(exc).__name__}: {short(exc)}") from None
         finally:
@@ -204,14 +204,17 @@ class Templates:
 
     def _syntax(self, exc: Any) -> TemplateProblem:
         """A syntax error; an unknown filter or test names the nearest known one."""
-        message = exc.message or "invalid template"
-        m = _UNKNOWN_NAME.match(message)
-        if m:
-            from omniflow.language.suggest import did_you_mean
+        return TemplateProblem(f"template syntax error: {self._suggest(exc.message or 'invalid template')}", exc.lineno or 1)
 
-            known = self.env.filters if m["what"] == "filter" else self.env.tests
-            message = f"No {m['what']} named {m['name']!r}" + did_you_mean(m["name"], [k for k in known if not k.startswith("_")])
-        return TemplateProblem(f"template syntax error: {message}", exc.lineno or 1)
+    def _suggest(self, message: str) -> str:
+        """``No filter named 'uper'.`` → ``No filter named 'uper' (did you mean 'upper'?)``."""
+        m = _UNKNOWN_NAME.match(message)
+        if not m:
+            return message
+        from omniflow.language.suggest import did_you_mean
+
+        known = self.env.filters if m["what"] == "filter" else self.env.tests
+        return f"No {m['what']} named {m['name']!r}" + did_you_mean(m["name"], [k for k in known if not k.startswith("_")])
 
     def _parts(self, source: str) -> list[str | tuple[str, ...]] | None:
         if source not in self._simple:
