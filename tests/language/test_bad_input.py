@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .cases import H, VEO
+from .cases import VEO, H
 
 STEP = H + "steps:\n  shot:\n" + VEO
 
