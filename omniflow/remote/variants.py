@@ -46,6 +46,12 @@ def match_variants(target_variant: str, variant_names: Iterable[str]) -> list[st
         return [target_variant]
     if not target_variant.strip():
         return names
+    if "=" not in target_variant:  # meant as a whole name: suggest the closest one
+        from omniflow.language.suggest import did_you_mean
+
+        close = did_you_mean(target_variant, names)
+        raise UsageError(f"variant {target_variant!r}: no variant has that name{close}; "
+                         "to select by value write key=value pairs, e.g. style=noir")
     wanted = _parse_target(target_variant)
     parsed = {name: parse_variant_name(name) for name in names}
     hits = [name for name in names if all(parsed[name].get(k) == v for k, v in wanted.items())]

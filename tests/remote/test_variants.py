@@ -45,7 +45,8 @@ def test_values_are_compared_as_the_matrix_slugifies_them() -> None:
     ("styl=noir", ["no matrix key 'styl'", "did you mean 'style'", "the keys are mood, seconds, style"]),
     ("style=nior", ["no variant has style=nior", "did you mean 'noir'", "style is one of: film, hand-drawn, noir"]),
     ("seconds=6", ["no variant has seconds=6", "seconds is one of: 4, 8"]),
-    ("style", ["expected a variant name or key=value pairs"]),
+    ("style", ["no variant has that name", "key=value pairs, e.g. style=noir"]),
+    ("style-noir", ["no variant has that name"]),
     ("style=noir,,mood=calm", ["expected a variant name or key=value pairs"]),
     ("style=", ["expected a variant name or key=value pairs"]),
     ("style=noir,style=film", ["style is given twice"]),
@@ -64,6 +65,11 @@ def test_an_excluded_combination_is_named_as_such() -> None:
     names = [n for n in NAMES if n != "style=noir,seconds=4,mood=calm" and n != "style=noir,seconds=4,mood=storm"]
     with pytest.raises(UsageError, match="no variant has all of style=noir, seconds=4 together"):
         match_variants("style=noir,seconds=4", names)
+
+
+def test_a_mistyped_whole_name_suggests_the_closest_variant() -> None:
+    with pytest.raises(UsageError, match="did you mean 'a=1'"):
+        match_variants("a-1", ["a=1", "a=2"])
 
 
 def test_a_pipeline_without_matrix_says_so() -> None:
