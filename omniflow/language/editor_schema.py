@@ -24,17 +24,20 @@ import json
 from typing import Any
 
 from omniflow.core import catalog
-from omniflow.core.kinds import KINDS
+from omniflow.core.kinds import KINDS, OWN_FIELDS, Kind
 
 # a string holding a Jinja expression or statement: its value is only known after rendering
 TEMPLATE = {"type": "string", "pattern": "\\{\\{|\\{%"}
-_OWN = {
+_OWN_HELP = {
     "kind": {"enum": list(KINDS), "default": "video", "description": "Step kind (default video)."},
     "take": {"$ref": "#/definitions/take"},
     "needs": {"$ref": "#/definitions/needs"},
     "description": {"type": "string"},
     "extra": {"type": "object", "description": "Merged into the API body unvalidated (part of the key): provider options the schemas do not know."},
 }
+# omniflow's own step fields (never sent): the ones above, and any the kinds registry adds
+_OWN = {name: _OWN_HELP.get(name, {"description": f"omniflow's own field {name!r} (not sent to the API)."}) for name in (*OWN_FIELDS, "extra")}
+_LOCAL_OWN = {k: v for k, v in _OWN.items() if k != "extra"} | {"kind": True}
 _HELP = {
     "model": "Model id (see `omniflow models`), or a template.",
     "prompt": "Jinja template; {{ steps.<id>.url }} uses another step's output.",
@@ -125,10 +128,8 @@ def _top() -> dict[str, Any]:
             "type": "object",
             "description": "Fields merged under every step of that kind (nested mappings merge; the step wins).",
             "properties": {
-                "video": {"$ref": "#/definitions/remoteDefaults"},
-                "image": {"$ref": "#/definitions/remoteDefaults"},
-                "frame": {"type": "object", "properties": {"at": {"$ref": "#/definitions/at"}, "take": {"$ref": "#/definitions/take"}}, "additionalProperties": False},
-                "concat": {"type": "object", "properties": {"take": {"$ref": "#/definitions/take"}}, "additionalProperties": False},
+                name: {"$ref": "#/definitions/remoteDefaults"} if kind.remote else _local_defaults(kind)
+                for name, kind in KINDS.items()
             },
             "additionalProperties": False,
         },
@@ -137,22 +138,35 @@ def _top() -> dict[str, Any]:
 
 
 def _step() -> dict[str, Any]:
-    local = {"kind": True, "take": {"$ref": "#/definitions/take"}, "needs": {"$ref": "#/definitions/needs"}, "description": {"type": "string"}}
-    return {
-        "type": "object",
-        "properties": {"kind": _OWN["kind"]},
-        "allOf": [
-            {
-                "if": {"properties": {"kind": {"const": "frame"}}, "required": ["kind"]},
-                "then": {"required": ["from"], "properties": {**local, "from": {"$ref": "#/definitions/stepId"}, "at": {"$ref": "#/definitions/at"}}, "additionalProperties": False},
+    local = [k for k in KINDS.values() if not k.remote]
+    branches: list[dict[str, Any]] = [
+        {
+            "if": {"properties": {"kind": {"const": kind.name}}, "required": ["kind"]},
+            "then": {
+                **({"required": [f.name for f in kind.fields.values() if f.required]} if any(f.required for f in kind.fields.values()) else {}),
+                "properties": {**_LOCAL_OWN, **{f.name: _local_field(f) for f in kind.fields.values()}},
+                "additionalProperties": False,
             },
-            {
-                "if": {"properties": {"kind": {"const": "concat"}}, "required": ["kind"]},
-                "then": {"required": ["inputs"], "properties": {**local, "inputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/stepId"}}}, "additionalProperties": False},
-            },
-            {"if": {"properties": {"kind": {"enum": ["frame", "concat"]}}, "required": ["kind"]}, "else": {"$ref": "#/definitions/remoteStep"}},
-        ],
-    }
+        }
+        for kind in local
+    ]
+    branches.append({"if": {"properties": {"kind": {"enum": [k.name for k in local]}}, "required": ["kind"]}, "else": {"$ref": "#/definitions/remoteStep"}})
+    return {"type": "object", "properties": {"kind": _OWN["kind"]}, "allOf": branches}
+
+
+def _local_field(f: Any) -> dict[str, Any]:
+    if f.step_ref == "one":
+        return {"$ref": "#/definitions/stepId"}
+    if f.step_ref == "many":
+        return {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/stepId"}}
+    if f.name == "at":
+        return {"$ref": "#/definitions/at"}
+    return {}  # its checks are in code (omniflow/core/kinds.py): validate reports them
+
+
+def _local_defaults(kind: Kind) -> dict[str, Any]:
+    fields = {f.name: _local_field(f) for f in kind.fields.values() if not f.step_ref}
+    return {"type": "object", "properties": {**fields, "take": {"$ref": "#/definitions/take"}}, "additionalProperties": False}
 
 
 def _union_fields(families: tuple[str, ...]) -> dict[str, Any]:
