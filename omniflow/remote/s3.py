@@ -213,9 +213,17 @@ class RemoteCache:
         metadata = stamp(digests) if single else {"sha256": digests.sha256}  # multipart: no plain md5 ETag
         config = TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=64 << 20,
                                 use_threads=not single)
-        extra = {"ContentType": media_type, "Metadata": metadata, "ChecksumAlgorithm": "SHA256"}
+        extra = {"ContentType": media_type, "Metadata": metadata, **self._checksum()}
         self._call(lambda: self.client.upload_file(str(path), self.location.bucket, name, ExtraArgs=extra,
                                                    Config=config))
+
+    def _checksum(self) -> dict[str, str]:
+        # A store without S3's additional checksums (GCS, older MinIO...) needs the standard
+        # AWS_REQUEST_CHECKSUM_CALCULATION=when_required: then none is asked for, and the md5
+        # stamp against the ETag is what lets a HEAD vouch for the bytes.
+        if getattr(self.client.meta.config, "request_checksum_calculation", None) == "when_required":
+            return {}
+        return {"ChecksumAlgorithm": "SHA256"}
 
     def stamp_object(self, name: str, head: dict[str, Any], digests: Digests) -> bool:
         """Stamp an object just re-hashed as good, by a server-side copy onto itself (no bytes move).
@@ -232,7 +240,7 @@ class RemoteCache:
             self.client.copy_object(
                 Bucket=bucket, Key=name, CopySource={"Bucket": bucket, "Key": name},
                 CopySourceIfMatch=head.get("ETag", ""), MetadataDirective="REPLACE", Metadata=stamp(digests),
-                ContentType=head.get("ContentType") or "application/octet-stream", ChecksumAlgorithm="SHA256")
+                ContentType=head.get("ContentType") or "application/octet-stream", **self._checksum())
         except ClientError as exc:
             if error_code(exc) in ("PreconditionFailed", "412"):
                 return False

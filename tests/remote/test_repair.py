@@ -130,6 +130,26 @@ def test_an_unstamped_object_is_rehashed_once_then_stamped(pushed: Project, s3: 
     assert (second.objects_checked, second.bytes_checked, second.bytes_uploaded) == (0, 0, 0)
 
 
+def test_a_store_without_checksums_is_vouched_for_by_the_md5_stamp(
+    project: Project, emulator: Emulator, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With AWS_REQUEST_CHECKSUM_CALCULATION=when_required no checksum is asked for: the stamp decides."""
+    monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+    project.write("chain.yaml", CHAIN)
+    assert project.run("chain.yaml", emulator).exit_code == 0
+    assert _remote(project).push(project.cache(), _keys(project)).objects_uploaded == 5
+    _, sha = _shot1(project)
+    name = f"team/objects/{sha[:2]}/{sha}"
+    head = s3.head_object(Bucket=bucket, Key=name, ChecksumMode="ENABLED")
+    assert "ChecksumSHA256" not in head and head["Metadata"]["md5"] == head["ETag"].strip('"')
+
+    again = _remote(project).push(project.cache(), _keys(project))
+    assert (again.objects_present, again.objects_checked, again.bytes_uploaded) == (5, 0, 0)
+    _tamper(s3, bucket, sha, "stamp kept")  # same size, stamp copied: the ETag gives it away
+    healed = _remote(project).push(project.cache(), _keys(project))
+    assert healed.objects_repaired == 1 and healed.objects_checked == 1
+
+
 def test_push_never_uploads_a_local_object_that_does_not_match_its_name(
     project: Project, emulator: Emulator, s3: Any, bucket: str
 ) -> None:
