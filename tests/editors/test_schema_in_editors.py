@@ -109,10 +109,19 @@ def _yaml_language_server() -> list[str] | None:
 def test_yaml_language_server_flags_a_typo_and_accepts_an_example(tmp_path: Path):
     from .lsp import diagnostics
 
-    schema = tmp_path / "pipeline.schema.json"
+    # the layout of this repository: the example's modeline ../schemas/pipeline.schema.json finds it
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "pipelines").mkdir()
+    schema = tmp_path / "schemas" / "pipeline.schema.json"
     schema.write_text(_schema_text(), encoding="utf-8")
     typo = dict((cid, text) for cid, text, _ in TYPOS)["seconds_7_on_veo"]
-    bad = diagnostics(_yaml_language_server(), schema, tmp_path / "bad.yaml", typo)
+    # no modeline: the schema comes from the editor's yaml.schemas setting
+    bad = diagnostics(_yaml_language_server(), schema, tmp_path / "pipelines" / "bad.yaml", typo, expect_some=True)
     assert any(d["range"]["start"]["line"] == 6 for d in bad), bad  # seconds: "7" is on line 7
-    good = diagnostics(_yaml_language_server(), schema, tmp_path / "good.yaml", (REPO / "pipelines" / "teaser.yaml").read_text())
+    teaser = (REPO / "pipelines" / "teaser.yaml").read_text()
+    good = diagnostics(_yaml_language_server(), schema, tmp_path / "pipelines" / "good.yaml", teaser)
     assert good == [], good
+    # the modeline alone is enough: a typo in the example is flagged with no editor setting
+    broken = teaser.replace("    model: Nano-Banana2\n", "    model: Nano-Banana2\n    promt: x\n")
+    flagged = diagnostics(_yaml_language_server(), tmp_path / "unused.json", tmp_path / "pipelines" / "broken.yaml", broken, expect_some=True)
+    assert any("promt" in d["message"] for d in flagged), flagged
