@@ -44,7 +44,7 @@ HELP = {
     "emulator": "The embedded OmniRouters emulator.",
     "push": "Upload cached outputs the locks reference to the remote.",
     "pull": "Download outputs the locks reference from the remote.",
-    "remote": "Check the remote cache: `remote verify` re-hashes its objects and entries.",
+    "remote": "Check the remote cache's objects and entries (remote verify).",
     "init": "Scaffold a project: example storyboard, config, pre-commit and CI files.",
 }
 
