@@ -81,7 +81,7 @@ def _check_captions(value: Any) -> str | None:
 
 
 def _check_bool(value: Any) -> str | None:
-    return None if isinstance(value, bool) else f"must be true or false, not {value!r}"
+    return None if isinstance(value, bool) else f"burn must be true or false, not {value!r}"
 
 
 @dataclass(frozen=True)
