@@ -25,7 +25,9 @@ Then it times the real CLI as subprocesses, wall clock, median of ``--runs``:
 - snakemake -n with nothing to do, and with one keyframe touched (one shot to redo);
 - ``omniflow --help`` (median of 10).
 
-Peak memory is each child's own ``ru_maxrss`` (``os.wait4``), the largest over its runs.
+Peak memory is each child's own ``ru_maxrss`` (``os.wait4``), the largest over its runs;
+CPU is the child's user + system time (median), which other work on a shared machine
+disturbs less than the wall clock.
 Snakemake runs from ``bench/.venv-snakemake`` (created with pip on first use; git ignores it).
 """
 
@@ -84,7 +86,7 @@ def pipeline_text(n: int, edit: str = "") -> str:
 def build_project(root: Path, n: int) -> None:
     """Pipeline, asset, filled cache and lock for N steps (in-process, through the store's API)."""
     from omniflow.language import load
-    from omniflow.store import Cache, Entry, LockFile, LockStep, write_lock
+    from omniflow.store import Cache, LockFile, LockStep, write_lock
 
     (root / ".omniflow").mkdir(parents=True)
     (root / "pipelines" / "assets").mkdir(parents=True)
@@ -106,15 +108,27 @@ def build_project(root: Path, n: int) -> None:
                 media = "image/png" if step.kind == "image" else "video/mp4"
                 info = cache.put_bytes(step.key.encode(), media)
                 upstream = {k: out_sha[k] for k in _upstream(step.request)}
-                entry = Entry(key=step.key, kind=step.kind, outputs=(info,), upstream=upstream, model=step.model,
-                              request=dict(step.request), backend=pipeline.backend, task_id=f"task-{step.key[:8]}",
-                              generated_seconds=step.seconds)
+                entry = _entry(step, info, upstream, pipeline.backend)
                 cache.put_entry(entry)
                 out_sha[step.key] = info.sha256
                 lock.setdefault(variant.name, {})[step.id] = LockStep.from_entry(entry)
             else:
                 lock.setdefault(variant.name, {})[step.id] = LockStep.from_entry(cache.get_entry(step.key))  # type: ignore[arg-type]
     write_lock(pipeline.lock_path, LockFile(pipeline.name, lock))
+
+
+def _entry(step, info, upstream: dict[str, str], backend: str):  # noqa: ANN001, ANN202
+    """The entry a run records; the older code this bench also measures (a worktree) has no make_entry."""
+    try:
+        from omniflow.store import make_entry
+    except ImportError:
+        from omniflow.store import Entry
+
+        return Entry(key=step.key, kind=step.kind, outputs=(info,), upstream=upstream, model=step.model,
+                     request=dict(step.request), backend=backend, task_id=f"task-{step.key[:8]}",
+                     generated_seconds=step.seconds)
+    return make_entry(step.key, step.kind, info, step.request, upstream=upstream, backend=backend,
+                      task_id=f"task-{step.key[:8]}", seconds=step.seconds)
 
 
 def _upstream(request: object) -> list[str]:
@@ -165,8 +179,8 @@ def build_snakemake(root: Path, n: int) -> None:
 # -- timing ------------------------------------------------------------------
 
 
-def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], expect: tuple[int, ...] = (0,)) -> tuple[float, float, str]:
-    """(wall seconds, that child's own peak RSS in MB, its stdout); reaped with ``os.wait4``."""
+def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], expect: tuple[int, ...] = (0,)) -> tuple[float, float, str, float]:
+    """(wall seconds, that child's own peak RSS in MB, its stdout, its CPU seconds); reaped with ``os.wait4``."""
     out_path = cwd / ".bench-out"
     with open(out_path, "wb") as out, open(os.devnull, "wb") as devnull:
         t0 = time.perf_counter()
@@ -180,18 +194,19 @@ def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], expect: tuple[i
         err = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True).stderr
         sys.stderr.write(err[-3000:])
         raise SystemExit(f"{' '.join(cmd)}: exit {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024, text
+    return wall, usage.ru_maxrss / 1024, text, usage.ru_utime + usage.ru_stime
 
 
-def median_of(runs: int, cmd: list[str], cwd: Path, env: dict[str, str], before=None, expect=(0,)) -> tuple[float, float, str]:
-    walls, peak, text = [], 0.0, ""
+def median_of(runs: int, cmd: list[str], cwd: Path, env: dict[str, str], before=None, expect=(0,)) -> tuple[float, float, str, float]:
+    walls, cpus, peak, text = [], [], 0.0, ""
     for i in range(runs):
         if before is not None:
             before(i)
-        wall, rss, text = run_measured(cmd, cwd, env, expect)
+        wall, rss, text, cpu = run_measured(cmd, cwd, env, expect)
         walls.append(wall)
+        cpus.append(cpu)
         peak = max(peak, rss)
-    return statistics.median(walls), peak, text
+    return statistics.median(walls), peak, text, statistics.median(cpus)
 
 
 def ensure_snakemake() -> Path:
@@ -210,8 +225,8 @@ def snakemake_version(exe: Path) -> str:
 # -- main --------------------------------------------------------------------
 
 
-def bench_size(n: int, runs: int, env: dict[str, str], smk: Path | None) -> dict[str, tuple[float, float]]:
-    results: dict[str, tuple[float, float]] = {}
+def bench_size(n: int, runs: int, env: dict[str, str], smk: Path | None) -> dict[str, tuple[float, float, float]]:
+    results: dict[str, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory(prefix=f"omniflow-plan-{n}-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -227,34 +242,39 @@ def bench_size(n: int, runs: int, env: dict[str, str], smk: Path | None) -> dict
         def drop_memo(_: int) -> None:
             shutil.rmtree(memo, ignore_errors=True)
 
-        results["no-op, memo cold"] = median_of(runs, plan, root, env, before=drop_memo)[:2]
-        _, _, text = run_measured(plan, root, env)  # primes the memo
+        results["no-op, memo cold"] = _figures(median_of(runs, plan, root, env, before=drop_memo))
+        text = run_measured(plan, root, env)[2]  # primes the memo
         summary = text.strip().splitlines()[-1]
         if not summary.startswith("0 to run"):
             raise SystemExit(f"[{n}] expected everything cached, got: {summary}")
-        results["no-op, memo warm"] = median_of(runs, plan, root, env)[:2]
+        results["no-op, memo warm"] = _figures(median_of(runs, plan, root, env))
 
         def edit(i: int) -> None:
             yaml_path.write_text(pipeline_text(n, edit=f"(edit {i} {time.time_ns()})"))
 
-        wall, rss, text = median_of(runs, plan, root, env, before=edit, expect=(1,))
-        summary = text.strip().splitlines()[-1]
+        measured = median_of(runs, plan, root, env, before=edit, expect=(1,))
+        summary = measured[2].strip().splitlines()[-1]
         if not summary.startswith(("2 to run", "1 to run")):
             raise SystemExit(f"[{n}] expected one changed step (x2 variants), got: {summary}")
-        results["one step changed (memo miss)"] = (wall, rss)
+        results["one step changed (memo miss)"] = _figures(measured)
         yaml_path.write_text(original)
 
         if smk is not None:
             build_snakemake(root, n)
             cmd = [str(smk), "-n", "-c1", "--quiet", "all"]
-            results["snakemake -n, nothing to do"] = median_of(runs, cmd, root, env)[:2]
+            results["snakemake -n, nothing to do"] = _figures(median_of(runs, cmd, root, env))
             key = root / "out" / STYLES[0] / f"key{n // 8}.png"
 
             def touch(_: int) -> None:
                 key.touch()
 
-            results["snakemake -n, one input touched"] = median_of(runs, cmd, root, env, before=touch)[:2]
+            results["snakemake -n, one input touched"] = _figures(median_of(runs, cmd, root, env, before=touch))
     return results
+
+
+def _figures(measured: tuple[float, float, str, float]) -> tuple[float, float, float]:
+    """(median wall, peak RSS, median CPU) of a median_of result."""
+    return measured[0], measured[1], measured[3]
 
 
 def main() -> None:
@@ -271,23 +291,23 @@ def main() -> None:
     env["OMNIFLOW_BACKEND"] = "emulator"
     smk = None if args.no_snakemake else ensure_snakemake()
     with tempfile.TemporaryDirectory() as tmp:
-        help_wall, help_rss, _ = median_of(10, [sys.executable, "-m", "omniflow", "--help"], Path(tmp), env)
+        help_wall, help_rss, _, help_cpu = median_of(10, [sys.executable, "-m", "omniflow", "--help"], Path(tmp), env)
     table = {}
     for n in (int(s) for s in args.steps.split(",")):
         table[n] = bench_size(n, args.runs, env, smk)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of {args.runs} runs"
           + (f"; {snakemake_version(smk)}" if smk else ""))
     print()
-    print("| steps | case | median wall | peak RSS | vs snakemake -n |")
-    print("| ---: | --- | ---: | ---: | ---: |")
+    print("| steps | case | median wall | median CPU | peak RSS | vs snakemake -n |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for n, rows in table.items():
         base = rows.get("snakemake -n, nothing to do")
         base_changed = rows.get("snakemake -n, one input touched")
-        for case, (wall, rss) in rows.items():
+        for case, (wall, rss, cpu) in rows.items():
             ref = base_changed if "changed" in case else base
             ratio = f"{ref[0] / wall:.1f}x faster" if ref and not case.startswith("snakemake") else ""
-            print(f"| {n:,} | {case} | {wall * 1000:.0f} ms | {rss:.0f} MB | {ratio} |")
-    print(f"| - | omniflow --help | {help_wall * 1000:.0f} ms | {help_rss:.0f} MB | |")
+            print(f"| {n:,} | {case} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms | {rss:.0f} MB | {ratio} |")
+    print(f"| - | omniflow --help | {help_wall * 1000:.0f} ms | {help_cpu * 1000:.0f} ms | {help_rss:.0f} MB | |")
 
 
 if __name__ == "__main__":

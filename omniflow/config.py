@@ -3,7 +3,7 @@
 Read from the project root (see :func:`omniflow.store.find_root`). Example::
 
     # omniflow.toml
-    [prices]                       # money per generated second, by model
+    [prices]                       # by model: per generated second (video), per image (image)
     "Kling-3.0-omni-1080p" = 0.10
     "Veo-3.1-1080p" = 0.40
 
@@ -52,6 +52,7 @@ class Config:
     source: Path | None = None
 
     def price(self, model: str | None) -> float | None:
+        """The table's number for ``model``; what a request costs is omniflow.planning.cost's to say."""
         return self.prices.get(model) if model else None
 
 
@@ -74,7 +75,7 @@ def load_config(root: Path) -> Config:
         remote = data.get("remote", {})
         publish = data.get("publish", {})
         return Config(
-            prices={str(k): float(v) for k, v in data.get("prices", {}).items()},
+            prices=_prices(data.get("prices", {}), path),
             limits={str(k): int(v) for k, v in data.get("limits", {}).items()},
             poll_deadline=float(run.get("poll_deadline", Config.poll_deadline)),
             max_download_bytes=int(run.get("max_download_bytes", Config.max_download_bytes)),
@@ -86,6 +87,17 @@ def load_config(root: Path) -> Config:
         )
     except (TypeError, ValueError, AttributeError) as exc:
         raise UsageError(f"{path}: invalid omniflow configuration: {exc}") from None
+
+
+def _prices(table: Any, path: Path) -> dict[str, float]:
+    """model -> price (per second for video models, per image for image ones; omniflow.planning.cost)."""
+    out = {}
+    for model, value in dict(table).items():
+        price = float(value)
+        if not price >= 0 or price == float("inf"):
+            raise UsageError(f"{path}: prices.{model}: a price must be a number >= 0, not {value!r}")
+        out[str(model)] = price
+    return out
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

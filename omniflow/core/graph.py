@@ -1,16 +1,18 @@
-"""The step DAG: ordering and cycle finding (pure Python, used while loading) and the networkx view.
+"""The step DAG as a ``networkx.DiGraph``: order, cycles, ancestors, and its printed forms.
 
-Loading a pipeline needs only a topological order and, when there is none,
-the cycle's path; that is done here without networkx, whose import alone
-costs ~150 ms. ``build_graph`` gives the full networkx DiGraph for callers
-that want graph algorithms; ``to_mermaid`` and ``to_dot`` print it with a
-deterministic order, so diffs of the output are meaningful.
+Nodes are step ids, edges run upstream -> downstream (data flow). The loader
+orders steps with :func:`topo_order` (networkx's lexicographical topological
+sort, ties broken by declaration order) and reports cycles as paths from
+networkx's strongly connected components; target selection takes
+``networkx.ancestors``. networkx is imported inside the functions: ``--help``
+and a plan answered from the load memo never pay its ~150 ms import.
+``to_mermaid`` and ``to_dot`` print a variant with a deterministic order, so
+diffs of the output are meaningful.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,73 +21,69 @@ if TYPE_CHECKING:  # pragma: no cover
     from omniflow.language.model import Variant
 
 
+def dependency_graph(order: Sequence[str], deps: Mapping[str, Sequence[str]]) -> networkx.DiGraph:
+    """Nodes ``order`` (declaration order), an edge d -> s for each dependency d of s among them.
+
+    Self-references and unknown names are left out: the loader reports those itself.
+    """
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(order)
+    for s in order:
+        for d in deps.get(s, ()):
+            if d != s and d in g:
+                g.add_edge(d, s)
+    return g
+
+
 def topo_order(order: Sequence[str], deps: Mapping[str, Sequence[str]]) -> tuple[list[str], list[list[str]]]:
     """``(steps in dependency order, [])``, ties broken by declaration ``order``; ``([], cycles)`` when cyclic.
 
     ``deps`` maps a step to the steps it depends on; each cycle is ``[a, b, ..., a]``
-    in data-flow order (a feeds b).
+    in data-flow order (a feeds b), starting at its first declared step.
     """
+    import networkx as nx
+
+    g = dependency_graph(order, deps)
     rank = {s: i for i, s in enumerate(order)}
-    indeg = {s: 0 for s in order}
-    users: dict[str, list[str]] = {s: [] for s in order}
-    for s in order:
-        for d in set(deps.get(s, ())):
-            if d in indeg and d != s:
-                indeg[s] += 1
-                users[d].append(s)
-    heap = [rank[s] for s in order if indeg[s] == 0]
-    heapq.heapify(heap)
-    out: list[str] = []
-    while heap:
-        s = order[heapq.heappop(heap)]
-        out.append(s)
-        for u in users[s]:
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                heapq.heappush(heap, rank[u])
-    if len(out) == len(order):
-        return out, []
-    done = set(out)
-    return [], find_cycles([s for s in order if s not in done], deps)
+    try:
+        return list(nx.lexicographical_topological_sort(g, key=rank.__getitem__)), []
+    except nx.NetworkXUnfeasible:
+        return [], cycles(g, rank)
 
 
-def find_cycles(nodes: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[list[str]]:
-    """One path per cycle among ``nodes``, as ``[a, b, ..., a]`` where each uses the next's output."""
-    rank = {s: i for i, s in enumerate(nodes)}
+def cycles(g: networkx.DiGraph, rank: Mapping[str, int]) -> list[list[str]]:
+    """One cycle per strongly connected component, as ``[first, ..., first]``, components in declaration order.
 
-    def upstream(node: str) -> Any:
-        # the node's deps among ``nodes``, in declaration order
-        return iter(sorted(set(deps.get(node, ())) & rank.keys(), key=rank.__getitem__))
+    The path is the shortest from the component's first declared step back to
+    itself (ties by declaration order): one readable loop to break, not every
+    elementary cycle (``simple_cycles`` can be exponentially many).
+    """
+    import networkx as nx
 
-    color: dict[str, int] = {}
-    cycles: list[list[str]] = []
-    seen_sets: set[frozenset[str]] = set()
-    for start in nodes:
-        if color.get(start):
-            continue
-        stack: list[tuple[str, Any]] = [(start, upstream(start))]
-        onpath = [start]
-        color[start] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                stack.pop()
-                onpath.pop()
-                color[node] = 2
-                continue
-            if color.get(nxt) == 1:
-                cyc = onpath[onpath.index(nxt):] + [nxt]
-                key = frozenset(cyc)
-                if key not in seen_sets:
-                    seen_sets.add(key)
-                    # printed in data-flow order: upstream first
-                    cycles.append(list(reversed(cyc)))
-            elif not color.get(nxt):
-                color[nxt] = 1
-                onpath.append(nxt)
-                stack.append((nxt, upstream(nxt)))
-    return cycles
+    out = []
+    comps = [c for c in nx.strongly_connected_components(g) if len(c) > 1]
+    for comp in sorted(comps, key=lambda c: min(rank[s] for s in c)):
+        first = min(comp, key=rank.__getitem__)
+        sub = g.subgraph(comp)
+        paths = [nx.shortest_path(sub, first, p) for p in sub.predecessors(first)]
+        best = min(paths, key=lambda p: (len(p), [rank[s] for s in p]))
+        out.append(best + [first])
+    return out
+
+
+def with_ancestors(variant: Variant, step_ids: Iterable[str]) -> set[str]:
+    """The steps ``step_ids`` of ``variant`` and every step they depend on (data or ``needs``)."""
+    import networkx as nx
+
+    g = build_graph(variant)
+    chosen: set[str] = set()
+    for sid in step_ids:
+        if sid in g:
+            chosen.add(sid)
+            chosen |= nx.ancestors(g, sid)
+    return chosen
 
 
 def build_graph(variant: Variant) -> networkx.DiGraph:

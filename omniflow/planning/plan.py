@@ -9,20 +9,23 @@ Everything else is *to-run*, with reasons read against the lock: new, which
 request fields changed, which upstream changed, take bumped, output missing.
 
 Steps shared by several variants (same key) are counted once in the totals.
+Each planned step carries its cost (:mod:`omniflow.planning.cost`); the totals,
+the budget check, the run summary, the report and the lock read that one figure.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from omniflow.config import Config
 from omniflow.core.keys import UPSTREAM_PREFIX, upstream_key
 from omniflow.language.model import Pipeline, RenderedStep
-from omniflow.store.lock import variant_label
+from omniflow.planning import cost as costing
+from omniflow.store.lock import LockFile, variant_label
 
 CACHED = "cached"
 TO_RUN = "to-run"
@@ -34,6 +37,7 @@ class PlannedStep:
     step: RenderedStep
     state: str
     reasons: tuple[str, ...] = ()
+    cost: float | None = None  # of making it (planning.cost), whatever its state; None without a price
 
     @property
     def id(self) -> str:
@@ -63,6 +67,11 @@ class Plan:
     variants: tuple[PlannedVariant, ...]
     totals: Totals
     unknown_keys: frozenset[str] = field(default_factory=frozenset)
+    prices: Mapping[str, float] = field(default_factory=dict)  # the table the costs were priced with
+
+    def costs(self) -> dict[str, float | None]:
+        """Step key -> its cost, for every planned step."""
+        return {ps.step.key: ps.cost for v in self.variants for ps in v.steps}
 
     def unique_steps(self, state: str | None = None) -> list[PlannedStep]:
         """Each distinct key once, in variant then step order."""
@@ -96,6 +105,7 @@ class Plan:
                             "reasons": list(ps.reasons),
                             "needs": sorted(set(ps.step.inputs) | set(ps.step.needs)),
                             "seconds": ps.step.seconds,
+                            "cost": ps.cost,
                         }
                         for ps in v.steps
                     ],
@@ -176,7 +186,7 @@ def upstream_keys(step: RenderedStep) -> list[str]:
 def make_plan(
     pipeline: Pipeline,
     cache: Any,
-    lock: Any = None,
+    lock: LockFile | Callable[[], LockFile | None] | None = None,
     *,
     config: Config | None = None,
     unknown_keys: Iterable[str] = (),
@@ -185,31 +195,51 @@ def make_plan(
 ) -> Plan:
     """Plan every variant (or only ``targets``: variant name -> step ids incl. ancestors).
 
+    ``lock`` is the lock, or a function that reads it: then it is called only
+    when some step is to run (only to-run reasons compare against the lock).
     ``index`` (an :class:`omniflow.planning.index.IndexSummary`) answers entry lookups
     from a summary; without it every entry is read from the cache.
     """
     config = config or Config()
+    prices = dict(config.prices)
     view = CacheView(cache, index)
     unknown = frozenset(unknown_keys)
     fresh: dict[str, bool] = {}
+    read = _LockOnce(lock)
     variants = []
     for variant in pipeline.variants:
         wanted = None if targets is None else targets.get(variant.name)
         if targets is not None and wanted is None:
             continue
-        lock_steps = _lock_steps(lock, variant.name)
         by_id = {s.id: s for s in variant.steps}
         states: dict[str, str] = {}
         planned = []
         for step in variant.steps:
             if wanted is not None and step.id not in wanted:
                 continue
-            state, reasons = _state(step, by_id, states, view, fresh, unknown, lock_steps, pipeline.backend)
+            state, reasons = _state(step, by_id, states, view, fresh, unknown, read, variant.name, pipeline.backend)
             states[step.id] = state
-            planned.append(PlannedStep(step, state, tuple(reasons)))
+            planned.append(PlannedStep(step, state, tuple(reasons), costing.step_cost(step, prices)))
         variants.append(PlannedVariant(variant.name, variant.values, tuple(planned)))
-    plan = Plan(pipeline, tuple(variants), Totals(0, 0, 0, {}, None), unknown)
-    return dataclasses.replace(plan, totals=_totals(plan, config))
+    plan = Plan(pipeline, tuple(variants), Totals(0, 0, 0, {}, None), unknown, prices)
+    return dataclasses.replace(plan, totals=_totals(plan))
+
+
+class _LockOnce:
+    """The lock's steps per variant, read the first time a to-run step asks for them."""
+
+    def __init__(self, lock: LockFile | Callable[[], LockFile | None] | None):
+        self._source = lock
+        self._lock: LockFile | None = lock if isinstance(lock, LockFile) else None
+        self._read = not callable(lock)
+
+    def steps(self, variant: str) -> Mapping[str, Any]:
+        if not self._read:
+            self._read = True
+            self._lock = self._source()  # type: ignore[operator]
+        if self._lock is None:
+            return {}
+        return self._lock.variants.get(variant_label(variant)) or {}
 
 
 def _state(
@@ -219,7 +249,8 @@ def _state(
     view: CacheView,
     fresh: dict[str, bool],
     unknown: frozenset[str],
-    lock_steps: Mapping[str, Any],
+    lock: _LockOnce,
+    variant: str,
     backend: str,
 ) -> tuple[str, list[str]]:
     if step.key in unknown:
@@ -229,6 +260,7 @@ def _state(
         return BLOCKED, [f"upstream blocked: {', '.join(blocked_by)}"]
     if _is_fresh(step, view, fresh):
         return CACHED, []
+    lock_steps = lock.steps(variant)
     return TO_RUN, _reasons(step, by_id, states, lock_steps.get(step.id), lock_steps, view, backend)
 
 
@@ -305,37 +337,19 @@ def _masked_equal(new: Any, old: Any) -> bool:
     return json.dumps(new, sort_keys=True) == json.dumps(old, sort_keys=True)
 
 
-def _lock_steps(lock: Any, variant: str) -> Mapping[str, Any]:
-    if lock is None:
-        return {}
-    # no truthiness test: len() of a LockReader's (lazy) steps would read the lock whole
-    steps = lock.variants.get(variant_label(variant))
-    return {} if steps is None else steps
-
-
-def _totals(plan: Plan, config: Config) -> Totals:
+def _totals(plan: Plan) -> Totals:
     seconds: dict[str, float] = {}
-    cost = 0.0
-    priced = False
-    unpriced: set[str] = set()
     counts = {CACHED: 0, TO_RUN: 0, BLOCKED: 0}
+    priced: list[tuple[str | None, float | None]] = []
     for ps in plan.unique_steps():
         counts[ps.state] += 1
         if ps.state != TO_RUN or ps.step.model is None:
             continue
-        secs = ps.step.seconds or 0.0
         if ps.step.seconds is not None:
-            seconds[ps.step.model] = seconds.get(ps.step.model, 0.0) + secs
-        price = config.price(ps.step.model)
-        if price is None:
-            unpriced.add(ps.step.model)
-        else:
-            priced = True
-            # images are priced per image: a price per "second" of an image model is per image
-            cost += price * (secs if ps.step.seconds is not None else 1.0)
-    return Totals(
-        counts[TO_RUN], counts[CACHED], counts[BLOCKED], seconds, round(cost, 6) if priced else None, tuple(sorted(unpriced))
-    )
+            seconds[ps.step.model] = seconds.get(ps.step.model, 0.0) + ps.step.seconds
+        priced.append((ps.step.model, ps.cost))
+    money = costing.total(priced)
+    return Totals(counts[TO_RUN], counts[CACHED], counts[BLOCKED], seconds, money.cost, money.unpriced)
 
 
 def unknown_keys(journal: Any, cache: Any) -> set[str]:
@@ -356,7 +370,7 @@ def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
                   targets: Mapping[str, set[str]] | None = None, resubmit_unknown: bool = False) -> Plan:
     """Plan against the project's cache, lock and journal; reads only, creates nothing."""
     from omniflow.config import load_config
-    from omniflow.planning.index import IndexSummary, LockReader, summary_path
+    from omniflow.planning.index import IndexSummary, read_lock_memo, refuse_conflicts, summary_path
     from omniflow.store import Cache, Journal, state_dir
 
     state = state_dir(pipeline.root)
@@ -370,9 +384,8 @@ def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
         finally:
             journal.close()
     index = IndexSummary(cache, summary_path(state, pipeline.path))
-    lock = LockReader(pipeline.lock_path, state)
-    plan = make_plan(pipeline, cache, lock, config=config or load_config(pipeline.root),
-                     unknown_keys=unknown, targets=targets, index=index)
+    refuse_conflicts(pipeline.lock_path)
+    plan = make_plan(pipeline, cache, lambda: read_lock_memo(pipeline.lock_path, state),
+                     config=config or load_config(pipeline.root), unknown_keys=unknown, targets=targets, index=index)
     index.save()
-    lock.check_conflicts()
     return plan

@@ -121,18 +121,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _cost(price: float | None, seconds: float | None) -> float | None:
-    if price is None:
-        return None
-    # images are priced per image (plan.py counts them as one unit)
-    return round(price * (seconds if seconds is not None else 1.0), 6)
+def _cost(ps: Any, entry: Any) -> float | None:
+    """What a cell cost (done: as recorded when it ran) or would cost; priced by omniflow.planning.cost."""
+    if entry is not None and entry.cost is not None:
+        return entry.cost  # the price it was made at, even if the table changed since
+    return ps.cost
 
 
 def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config: Any = None) -> ReportData:
-    """Build the report's values from a plan, the cache (entries of done steps) and the journal."""
+    """Build the report's values from a plan, the cache (entries of done steps) and the journal.
+
+    Costs are the plan's (priced with the project's table when it was made);
+    ``config`` is accepted for callers that pass it and not otherwise used.
+    """
     pipeline = plan.pipeline
     newest = {r.key: r for r in journal_rows}  # rows come oldest first: the newest per key wins
-    price = (lambda model: config.price(model)) if config is not None else (lambda model: None)
     entry_of = functools.cache(cache.get_entry)  # a key shared by n variants: one index read, not n
     first_row: dict[str, int] = {}
     shared: dict[str, set[int]] = {}
@@ -156,7 +159,7 @@ def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config:
             seconds = step.seconds
             if entry is not None and entry.generated_seconds is not None:
                 seconds = entry.generated_seconds
-            cost = _cost(price(step.model), seconds) if step.model else None
+            cost = _cost(ps, entry)
             cells.append(Cell(
                 step_id=step.id, kind=step.kind, status=status, reasons=tuple(reasons), key=step.key,
                 model=step.model, seconds=seconds, take=step.take, prompt=prompt_of(step),

@@ -25,6 +25,7 @@ from omniflow.errors import (
     UsageError,
 )
 from omniflow.language.model import Pipeline
+from omniflow.planning import cost as costing
 from omniflow.planning.plan import BLOCKED, TO_RUN, Plan, make_plan, unknown_keys
 from omniflow.run.executor import Executor
 from omniflow.run.policy import PollSchedule
@@ -68,6 +69,7 @@ def resolve_targets(pipeline: Pipeline, targets: Iterable[str]) -> dict[str, set
     targets = list(targets)
     if not targets:
         return None
+    from omniflow.core.graph import with_ancestors  # noqa: PLC0415 - networkx only when targets are given
     from omniflow.language.suggest import did_you_mean  # noqa: PLC0415
 
     chosen: dict[str, set[str]] = {}
@@ -80,16 +82,7 @@ def resolve_targets(pipeline: Pipeline, targets: Iterable[str]) -> dict[str, set
         if vname and not variants:
             raise UsageError(f"unknown variant {vname!r} in target {target!r}{did_you_mean(vname, names)}")
         for v in variants:
-            by_id = {s.id: s for s in v.steps}
-            todo = [step_id]
-            seen = chosen.setdefault(v.name, set())
-            while todo:
-                sid = todo.pop()
-                if sid in seen or sid not in by_id:
-                    continue
-                seen.add(sid)
-                todo.extend(by_id[sid].inputs)
-                todo.extend(by_id[sid].needs)
+            chosen.setdefault(v.name, set()).update(with_ancestors(v, [step_id]))
     return chosen
 
 
@@ -311,18 +304,17 @@ class _Context:
                 loop.remove_signal_handler(signal.SIGINT)
         still = tuple(r.task_id for r in self.journal.pending() if r.task_id)
         seconds: dict[str, float] = {}
-        cost = 0.0
-        priced = False
+        costs = plan.costs()  # priced once, by the plan (omniflow.planning.cost)
+        spent: list[tuple[str | None, float | None]] = []
         for key, o in outcomes.items():
-            if o.state == COMPLETED and o.generated_seconds:
-                model = executor.units[key].step.model
+            if o.state != COMPLETED:
+                continue
+            model = executor.units[key].step.model
+            if o.generated_seconds:
                 seconds[model] = seconds.get(model, 0.0) + o.generated_seconds
-                price = config.price(model)
-                if price is not None:
-                    cost += price * o.generated_seconds
-                    priced = True
-        return RunResult(plan, outcomes, executor.stopping == "interrupt", still,
-                         round(cost, 6) if priced else None, seconds)
+            if model:
+                spent.append((model, costs.get(key)))
+        return RunResult(plan, outcomes, executor.stopping == "interrupt", still, costing.total(spent).cost, seconds)
 
 
 def _read_lock(pipeline: Pipeline) -> Any:

@@ -12,6 +12,7 @@ The store knows bytes and keys, not HTTP and not media.
 
 from omniflow.store._atomic import utc_iso, write_atomic
 from omniflow.store.cache import Cache, Entry, ObjectInfo, ext_for
+from omniflow.store.entries import make_entry
 from omniflow.store.journal import (
     FINAL_STATES,
     PENDING_STATES,
@@ -24,6 +25,7 @@ from omniflow.store.lock import (
     LockFile,
     LockStep,
     dumps_lock,
+    loads_lock,
     read_lock,
     update_lock,
     variant_label,
@@ -46,7 +48,9 @@ __all__ = [
     "dumps_lock",
     "ext_for",
     "find_root",
+    "loads_lock",
     "lock_path_for",
+    "make_entry",
     "project_lock",
     "read_lock",
     "state_dir",

@@ -2,7 +2,11 @@
 
 Plain frozen dataclasses with ``to_json`` / ``from_json``; ``from_json`` checks
 every field and says which one is wrong (a hand-edited or corrupt index entry
-or lock must give a clear error, never a traceback).
+or lock must give a clear error, never a traceback). :func:`make_entry` is the
+one way a finished step's Entry is made.
+
+``cost`` was added later: it is written only when known, so an entry or lock
+written before reads the same and an unpriced step's text does not change.
 """
 
 from __future__ import annotations
@@ -136,6 +140,7 @@ class Entry:
     submitted_at: str | None = None
     completed_at: str | None = None
     generated_seconds: float | None = None
+    cost: float | None = None  # priced by omniflow.planning.cost when made; None without a price
 
     @property
     def bytes(self) -> int:
@@ -154,7 +159,7 @@ class Entry:
             "submitted_at": self.submitted_at,
             "completed_at": self.completed_at,
             "generated_seconds": self.generated_seconds,
-        }
+        } | ({} if self.cost is None else {"cost": self.cost})
 
     @classmethod
     def from_json(cls, data: Any) -> Entry:
@@ -180,6 +185,9 @@ class Entry:
         backend = data.get("backend") or ""
         if not isinstance(backend, str):
             raise ValueError("backend must be a string")
+        cost = _opt_number(data, "cost", float)
+        if cost is not None and not cost >= 0:
+            raise ValueError("cost must be a number >= 0 or null")
         return cls(
             key=data["key"],
             kind=kind,
@@ -192,4 +200,34 @@ class Entry:
             submitted_at=_opt_str(data, "submitted_at"),
             completed_at=_opt_str(data, "completed_at"),
             generated_seconds=_opt_number(data, "generated_seconds", float),
+            cost=cost,
         )
+
+
+def make_entry(
+    key: str,
+    kind: str,
+    output: ObjectInfo,
+    request: Mapping[str, Any],
+    *,
+    backend: str,
+    upstream: Mapping[str, str] | None = None,
+    task_id: str | None = None,
+    seconds: float | None = None,
+    cost: float | None = None,
+    submitted_at: str | None = None,
+    completed_at: str | None = None,
+) -> Entry:
+    """The Entry of one finished step (or collected task) that produced ``output``.
+
+    ``request`` is what was sent (the lock's copy: real URLs) or, for a local
+    step, its parameters; the model is read from it (local steps have none).
+    ``seconds`` are the generated seconds of a video, ``cost`` its price
+    (omniflow.planning.cost), both None when unknown.
+    """
+    model = request.get("model")
+    return Entry(
+        key=key, kind=kind, outputs=(output,), upstream=dict(upstream or {}), task_id=task_id,
+        model=model if isinstance(model, str) else None, request=dict(request), backend=backend,
+        submitted_at=submitted_at, completed_at=completed_at, generated_seconds=seconds, cost=cost,
+    )

@@ -3,11 +3,16 @@
 Per variant and step it records what was sent and what came back (design §2):
 key, kind, model, the request as sent (real URLs), backend, task id, the
 upstream outputs consumed, the outputs (sha256, bytes, media type, duration,
-width, height), submitted/completed times and generated seconds.
+width, height), submitted/completed times, generated seconds and ``cost``
+(priced by omniflow.planning.cost when the step ran; absent in locks written
+before the field existed, and for steps without a price).
 
-Deterministic: keys sorted at every level (so variants and steps are in name
-order whatever order they were added in), no timestamps but the recorded ones,
-the safe dumper with unicode kept, long strings never folded. Written atomically.
+One writer, one reader. :func:`dumps_lock` is one deterministic dump: keys
+sorted at every level (so variants and steps are in name order whatever order
+they were added in), no aliases, the pure-Python safe emitter whether libyaml
+is installed or not (the text never depends on the machine), unicode kept,
+long strings never folded. Written atomically. :func:`loads_lock` validates
+every field and reports problems at file:line:col.
 Never a secret: the API key travels only in a header, and writing refuses any
 text that contains the ``OMNIROUTERS_API_KEY`` of the environment.
 
@@ -18,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -105,23 +109,16 @@ class LockFile:
 _YAML_BREAKS = frozenset("\x85\u2028\u2029")
 
 
-class _NoAliases:
-    """Dumper mix-in: a step shared by variants is written out in each, never as &id001 / *id001."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
 @functools.lru_cache(maxsize=1)
 def _dumper() -> type:
     import yaml
 
     # Always the pure-Python emitter, never CSafeDumper: libyaml writes
-    # characters beyond U+FFFF as "\U0001F305" where the Python emitter keeps
-    # them, so the same lock would differ between machines with and without
-    # libyaml. Determinism beats the ~4x speed-up.
-    class LockDumper(_NoAliases, yaml.SafeDumper):
-        pass
+    # characters beyond U+FFFF as "\U0001F305" and folds long keys differently,
+    # so the same lock would differ between machines with and without libyaml.
+    class LockDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # a step shared by variants is written out in each, never as &id001 / *id001
 
     def represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
         style = '"' if _YAML_BREAKS.intersection(data) else None
@@ -131,51 +128,13 @@ def _dumper() -> type:
     return LockDumper
 
 
-_PLAIN_KEY = re.compile(r"\A[A-Za-z0-9_.:=,@+-]+\Z")
-
-
-def _libyaml_safe(node: Any) -> bool:
-    """True when libyaml's emitter writes exactly what the Python one does for this data.
-
-    Shown by a property test (tests/store/test_lock.py): plain keys shorter than
-    120 characters (from 123 the Python emitter writes a key in the ``? key``
-    form, libyaml only from 129), and strings with no character beyond U+FFFF
-    and no NEL/LS/PS. Anything else takes the pure-Python emitter, so a lock's
-    text never depends on the machine.
-    """
-    if isinstance(node, str):
-        return not _YAML_BREAKS.intersection(node) and all(ord(c) <= 0xFFFF for c in node)
-    if isinstance(node, dict):
-        return all(isinstance(k, str) and len(k) < 120 and _PLAIN_KEY.match(k) and _libyaml_safe(v)
-                   for k, v in node.items())
-    if isinstance(node, list):
-        return all(_libyaml_safe(v) for v in node)
-    return True
-
-
-@functools.lru_cache(maxsize=1)
-def _fast_dumper() -> type | None:
+def dumps_lock(lock: LockFile) -> str:
+    """The exact text :func:`write_lock` writes: one deterministic YAML dump of ``lock.to_json()``."""
     import yaml
 
-    base = getattr(yaml, "CSafeDumper", None)
-    if base is None:
-        return None
-
-    class FastLockDumper(_NoAliases, base):  # type: ignore[misc, valid-type]
-        pass
-
-    return FastLockDumper
-
-
-def _dump(data: Any) -> str:
-    import yaml
-
-    fast = _fast_dumper()
-    # 5-10x faster, and the same text (see _libyaml_safe)
-    dumper = fast if fast is not None and _libyaml_safe(data) else _dumper()
-    return yaml.dump(
-        data,
-        Dumper=dumper,
+    return _HEADER + yaml.dump(
+        lock.to_json(),
+        Dumper=_dumper(),
         sort_keys=True,
         allow_unicode=True,
         default_flow_style=False,
@@ -184,66 +143,21 @@ def _dump(data: Any) -> str:
     )
 
 
-StepTexts = dict[tuple[str, str], tuple[LockStep, str | None, str]]
-
-
-def dumps_lock(lock: LockFile, memo: StepTexts | None = None) -> str:
-    """The exact text :func:`write_lock` writes.
-
-    Each step is dumped on its own, as ``{variant: {step: ...}}``, and the
-    pieces are joined under ``variants:`` two columns further right: the same
-    text as dumping the whole lock at once (a property test checks it), but a
-    writer that keeps ``memo`` ((variant, step) -> (LockStep, its variant's
-    line, its shifted lines)) between calls dumps and shifts only the steps
-    that changed. Rewriting a 1,000-step lock during a run then costs
-    milliseconds instead of ~0.2 s.
-    """
-    joined = _joined(lock, {} if memo is None else memo)
-    return joined if joined is not None else _HEADER + _dump(lock.to_json())
-
-
-def _joined(lock: LockFile, memo: StepTexts) -> str | None:
-    """The lock from its steps' pieces; None when its shape needs the whole dump (no steps, a '? key')."""
-    if not lock.variants or not all(lock.variants.values()):
-        return None  # written as {} by the whole dump
-    parts = [_HEADER, _dump({"omniflow": LOCK_VERSION, "pipeline": lock.pipeline}), "variants:\n"]
-    for variant, steps in lock.variants.items():
-        for i, (step, lock_step) in enumerate(steps.items()):
-            known = memo.get((variant, step))
-            if known is None or known[0] is not lock_step:
-                known = memo[(variant, step)] = (lock_step, *_piece(variant, step, lock_step))
-            _, head, body = known
-            if head is None:
-                return None
-            if i == 0:
-                parts.append(head)
-            parts.append(body)
-    return "".join(parts)
-
-
-def _piece(variant: str, step: str, lock_step: LockStep) -> tuple[str | None, str]:
-    """One step's text two columns right: (its variant's line, its own lines); None for a '? key' variant."""
-    head, _, body = _dump({variant: {step: lock_step.to_json()}}).partition("\n")
-    if not head.endswith(":") or head.startswith("?"):  # a long variant name YAML writes as "? key"
-        return None, ""
-    # an empty line (inside a quoted multi-line string) stays empty
-    return f"  {head}\n", "".join(f"  {line}\n" if line else "\n" for line in body.split("\n")[:-1])
-
-
-def write_lock(path: Path, lock: LockFile, memo: StepTexts | None = None) -> None:
-    """Write ``lock`` to ``path`` atomically (nothing happens if the bytes are unchanged)."""
+def write_lock(path: Path, lock: LockFile) -> bytes:
+    """Write ``lock`` to ``path`` atomically (nothing happens if the bytes are unchanged); returns the bytes."""
     path = Path(path)
-    text = dumps_lock(lock, memo)
+    text = dumps_lock(lock)
     secret = os.environ.get("OMNIROUTERS_API_KEY", "")
     if len(secret) >= 8 and secret in text:
         raise CacheError(f"refusing to write {path}: it would contain the OMNIROUTERS_API_KEY")
     data = text.encode("utf-8")
     try:
         if path.read_bytes() == data:
-            return
+            return data
     except OSError:
         pass  # absent or unreadable: write it
     write_atomic(path, data, tmp_dir=path.parent)
+    return data
 
 
 def update_lock(
@@ -274,19 +188,50 @@ def read_lock(path: Path) -> LockFile | None:
     A lock broken by hand is a :class:`PipelineError` with a located problem
     (file:line:col); the file is never touched.
     """
-    import yaml
-
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = describe_oserror(exc) if isinstance(exc, OSError) else "not UTF-8 text"
-        raise CacheError(f"cannot read {path}: {reason}") from exc
+    except OSError as exc:
+        raise CacheError(f"cannot read {path}: {describe_oserror(exc)}") from exc
+    return loads_lock(data, path)
+
+
+def loads_lock(data: bytes, path: Path | str) -> LockFile:
+    """The lock in ``data`` (the bytes of the file ``path``, named in errors).
+
+    The one reader. Valid YAML in the shapes a lock uses is built straight from
+    libyaml's events (:mod:`omniflow.store.lockyaml`: a 10,000-step lock in about a
+    second and a few MB, where composing the whole node tree took ~8 s and
+    ~280 MB); anything else -- no libyaml, explicit tags, merge keys, a YAML
+    error, a field that fails validation -- is read again the located way, so a
+    problem is reported at its file:line:col.
+    """
+    from omniflow.store.lockyaml import fast_load
+
     try:
-        # libyaml's parser when present (about 10x faster on big locks); both
-        # keep node marks, so problems are located either way
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise PipelineError([Problem(Location(str(path), line, col), "", f"broken lock file: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                     "fix it or delete it (the next run rewrites it)")]) from exc
+    fast = fast_load(text)
+    if fast is not None:
+        try:
+            return lock_from_data(fast)
+        except _Invalid:
+            pass  # located below
+    return _located(text, str(path))
+
+
+def _located(text: str, path: str) -> LockFile:
+    """Compose the whole node tree (marks kept) so any problem names its line and column."""
+    import yaml
+
+    node = None
+    try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         try:
             node = loader.get_single_node()
@@ -298,16 +243,36 @@ def read_lock(path: Path) -> LockFile | None:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = getattr(exc, "problem", None) or str(exc)
         raise PipelineError(
-            [Problem(Location(str(path), line, col), "", f"broken lock file: {problem}; "
+            [Problem(Location(path, line, col), "", f"broken lock file: {problem}; "
                      "fix it or delete it (the next run rewrites it)")]
         ) from exc
+    except ValueError as exc:  # a scalar YAML reads but cannot build, e.g. the date 2025-13-45
+        where, message = _unbuildable(node, exc)
+        raise PipelineError([Problem(Location(path, *where), "", f"broken lock file: {message}")]) from exc
     try:
         return lock_from_data(data)
     except _Invalid as exc:
         mark = _locate(node, exc.where)
         where = ".".join(str(p) for p in exc.where)
-        loc = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path), 1, 1)
+        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         raise PipelineError([Problem(loc, where, f"broken lock file: {exc.message}")]) from exc
+
+
+def _unbuildable(node: Any, exc: ValueError) -> tuple[tuple[int, int], str]:
+    """Where a scalar that cannot be built is (an integer over Python's digit limit), and why."""
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    stack = [node] if node is not None else []
+    while stack and "integer string conversion" in str(exc):
+        n = stack.pop()
+        if isinstance(n.value, str):
+            if n.tag.endswith(":int") and sum(c.isdigit() for c in n.value) > limit:
+                digits = sum(c.isdigit() for c in n.value)
+                return (n.start_mark.line + 1, n.start_mark.column + 1), f"an integer of {digits:,} digits is over the limit of {limit:,} digits"
+        else:
+            stack.extend(c for item in n.value for c in (item if isinstance(item, tuple) else (item,)))
+    return (1, 1), str(exc)
 
 
 def lock_from_data(data: Any) -> LockFile:
