@@ -277,3 +277,17 @@ def test_the_same_song_request_and_seed_render_the_same_bytes() -> None:
 
     a, b, other = anyio.run(clip, 1), anyio.run(clip, 1), anyio.run(clip, 2)
     assert a == b and a != other
+
+
+@pytest.mark.tcp
+@pytest.mark.anyio
+async def test_over_tcp_a_dropped_speech_answer_is_a_lost_connection(served: str) -> None:
+    from tests.emulator.conftest import AUTH
+
+    async with httpx.AsyncClient(base_url=served, headers=AUTH, timeout=30) as c:
+        ok = await c.post("/v1/audio/speech", json={"model": "tts-1", "input": "over the wire"})
+        with pytest.raises(httpx.TransportError):
+            await c.post("/v1/audio/speech", json={"model": "tts-1", "input": "gone [[fault:create_drop]]"})
+        song = await c.post("/suno/submit/music", json=SONG)
+    assert ok.status_code == 200 and ok.headers["content-type"] == "audio/mpeg" and ok.content[:3] == b"ID3"
+    assert song.status_code == 200 and song.json()["data"].startswith("task_")

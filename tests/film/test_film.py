@@ -158,3 +158,16 @@ def test_voice_over_and_a_music_bed_from_the_emulator_mix_over_the_cut(film: Har
     lengths = durations(burned)
     assert abs(lengths["video"] - 14.0) < 0.1 and abs(lengths["audio"] - lengths["video"]) < 0.1
     assert [c.start for c in st.parse(srt.read_text())] == [0.0, 4.0, 8.0]  # the concat boundaries
+
+
+def test_a_crossfaded_edit_is_trimmed_with_a_transition(tmp_path: Path) -> None:
+    from omniflow.media import timeline
+
+    shots = [timeline.Shot(f"s{i}", f"s{i}.mp4", 4.0, f"shot {i}", {"key": str(i)}) for i in range(3)]
+    sounds = [timeline.Sound("vo", "vo.mp3", 2.0, 20.0)]
+    tl = timeline.build("x", shots, sounds, crossfade=1.0)
+    back = timeline.read(timeline.write(tl, tmp_path / "x.otio", "otio"), "otio")
+    video, audio = back.tracks
+    assert round(video.duration().to_seconds(), 3) == 10.0  # 3 x 4 s - 2 crossfades of 1 s
+    assert [type(c).__name__ for c in video] == ["Clip", "Transition", "Clip", "Transition", "Clip"]
+    assert round(audio.duration().to_seconds(), 3) == 10.0  # the sound is cut at the end of the picture
