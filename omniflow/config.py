@@ -44,6 +44,8 @@ class Config:
     prices: Mapping[str, float] = field(default_factory=dict)
     limits: Mapping[str, int] = field(default_factory=dict)
     poll_deadline: float = 6 * 3600.0
+    download_deadline: float = 3600.0  # seconds for a whole download, every try included
+    retry_attempts: int = 8  # tries per request in total (creates only on proof no task was made)
     max_download_bytes: int = 2 * 1024**3
     remote_url: str | None = None
     remote_endpoint: str | None = None
@@ -78,6 +80,8 @@ def load_config(root: Path) -> Config:
             prices=_prices(data.get("prices", {}), path),
             limits={str(k): int(v) for k, v in data.get("limits", {}).items()},
             poll_deadline=float(run.get("poll_deadline", Config.poll_deadline)),
+            download_deadline=float(run.get("download_deadline", Config.download_deadline)),
+            retry_attempts=max(1, int(run.get("retry_attempts", Config.retry_attempts))),
             max_download_bytes=int(run.get("max_download_bytes", Config.max_download_bytes)),
             remote_url=remote.get("url"),
             remote_endpoint=remote.get("endpoint_url"),

@@ -62,7 +62,7 @@ class Emulator:
     def backend(self, publisher: Any = None, **client: Any) -> OmniRoutersClient:
         return OmniRoutersClient(
             EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=httpx.ASGITransport(app=self.app),
-            poll_interval=(2.0, 15.0), backoff=(0.5, 5.0), sleep=self.clock.sleep, clock=self.clock,
+            poll_interval=(2.0, 15.0), clock=self.clock,
             publisher=publisher, **client,
         )
 

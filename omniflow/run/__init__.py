@@ -9,6 +9,7 @@ the executor on one event loop, and returns a :class:`RunResult`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniflow.config import Config, load_config
+from omniflow.core.states import DONE_STEP_STATES, RowState, StepState
 from omniflow.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -26,11 +28,16 @@ from omniflow.errors import (
 )
 from omniflow.language.model import Pipeline
 from omniflow.planning import cost as costing
-from omniflow.planning.plan import BLOCKED, TO_RUN, Plan, make_plan, unknown_keys
+from omniflow.planning.plan import Plan, make_plan, unknown_keys
 from omniflow.run.executor import Executor
+from omniflow.run.failures import reason_of
 from omniflow.run.policy import PollSchedule
 from omniflow.run.reporter import Reporter, make_reporter
-from omniflow.run.units import COMPLETED, FAILED, INTERRUPTED, SKIPPED, UNKNOWN, Outcome
+from omniflow.run.retry import RetryPolicy
+from omniflow.run.units import Outcome
+
+S = StepState
+COMPLETED = S.COMPLETED
 
 
 @dataclass(frozen=True)
@@ -41,16 +48,19 @@ class RunResult:
     still_running: tuple[str, ...] = ()  # task ids left running remotely (journal keeps them)
     cost: float | None = None
     generated_seconds: Mapping[str, float] = field(default_factory=dict)
+    retries: int = 0  # requests sent again (creates refused with proof no task was made, transient GETs)
+    problems: tuple[str, ...] = ()  # tasks of earlier runs that could not be collected
 
     def count(self, state: str) -> int:
         return sum(1 for o in self.outcomes.values() if o.state == state)
 
     @property
     def exit_code(self) -> int:
+        """0 only when every step is cached or completed and every earlier task was collected."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        bad = (FAILED, UNKNOWN, "blocked", SKIPPED, INTERRUPTED)
-        return EXIT_FAILED if any(o.state in bad for o in self.outcomes.values()) else EXIT_OK
+        unfinished = any(o.state not in DONE_STEP_STATES for o in self.outcomes.values())
+        return EXIT_FAILED if unfinished or self.problems else EXIT_OK
 
     def failures(self) -> list[tuple[str, Outcome]]:
         """(label, outcome) of every step that did not end cached or completed."""
@@ -58,7 +68,7 @@ class RunResult:
         for variant in self.plan.variants:
             for ps in variant.steps:
                 o = self.outcomes.get(ps.step.key)
-                if o is not None and o.state not in ("cached", COMPLETED):
+                if o is not None and o.state not in DONE_STEP_STATES:
                     label = ps.step.id if not variant.name else f"{ps.step.id}@{variant.name}"
                     out.append((label, o))
         return out
@@ -221,7 +231,7 @@ class _Context:
         return remote
 
     async def push(self, remote: Any, outcomes: Mapping[str, Outcome]) -> None:
-        keys = [k for k, o in outcomes.items() if o.state in (COMPLETED, "cached")]
+        keys = [k for k, o in outcomes.items() if o.state in DONE_STEP_STATES]
         if remote is None or not keys:
             return
         try:
@@ -234,18 +244,16 @@ class _Context:
 
     async def reconcile(self) -> None:
         """Rows left in ``intent`` by a crash: ask the server (where it can answer) what became of them."""
-        intents = [r for r in self.journal.pending() if r.state == "intent"]
+        intents = [r for r in self.journal.pending() if r.state == RowState.INTENT]
         if not intents:
             return
         backend = self.backend()
-        find = getattr(backend, "find_tasks", None)
-        if find is None:
-            return
         known = {r.task_id for r in self.journal.all() if r.task_id}
         for row in intents:
             try:
-                ids = await find(row.body_digest)
-            except OmniflowError:
+                ids = await backend.find_tasks(row.body_digest)
+            except Exception as exc:  # noqa: BLE001 - no answer: the row becomes unknown, as if it could not tell
+                self.reporter.note(f"could not ask the server about an interrupted create: {reason_of(exc)}")
                 ids = None
             if ids is None:
                 return  # the server cannot tell: those rows become unknown
@@ -255,7 +263,7 @@ class _Context:
                 known.add(fresh[0])
                 self.reporter.note(f"found task {fresh[0]} made by an interrupted run; resuming it")
             else:
-                self.journal.finish(row.id, "abandoned", "the create never reached the server")
+                self.journal.finish(row.id, RowState.ABANDONED, "the create never reached the server")
 
     async def main(self, *, targets: Mapping[str, set[str]] | None, jobs: int, keep_going: bool,
                    resubmit_unknown: bool, max_cost: float | None, max_seconds: float | None,
@@ -268,12 +276,13 @@ class _Context:
             plan = make_plan(self.pipeline, self.cache, _read_lock(self.pipeline), config=self.config,
                              unknown_keys=unknown, targets=targets)
             check_budget(plan, max_cost=max_cost, max_seconds=max_seconds)
-            to_run = plan.unique_steps(TO_RUN)
+            to_run = plan.unique_steps(S.TO_RUN)
             pending = self.journal.pending()
             if not to_run and not pending:
                 self.reporter.note("nothing to run: every step is cached")
             backend = self.backend() if any(ps.step.kind in ("video", "image") for ps in to_run) or pending else None
             result = await self._execute(plan, backend, jobs, keep_going, resubmit_unknown, poll, clock, sleep)
+            result = dataclasses.replace(result, retries=self.executor.retries, problems=tuple(self.executor.problems))
             if self.push_results:
                 await self.push(remote, result.outcomes)
             return result
@@ -288,9 +297,11 @@ class _Context:
         executor = Executor(
             plan, backend=backend, cache=self.cache, journal=self.journal, reporter=self.reporter, root=self.root,
             jobs=jobs, model_limits=config.limits, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
-            poll=poll, deadline=config.poll_deadline, max_download_bytes=config.max_download_bytes, clock=clock,
+            poll=poll, retry=RetryPolicy(attempts=config.retry_attempts), deadline=config.poll_deadline,
+            download_deadline=config.download_deadline, max_download_bytes=config.max_download_bytes, clock=clock,
             sleep=sleep or asyncio.sleep,
         )
+        self.executor = executor
         loop = asyncio.get_running_loop()
         try:
             loop.add_signal_handler(signal.SIGINT, executor.interrupt)
@@ -327,11 +338,14 @@ def summarize(result: RunResult) -> list[str]:
     """The lines printed after a run."""
     lines = []
     unique = len(result.outcomes)
-    ran = result.count(COMPLETED)
-    cached = result.count("cached")
-    lines.append(f"{ran} ran, {cached} cached, {result.count(FAILED)} failed, {result.count(UNKNOWN)} unknown, "
-                 f"{result.count(BLOCKED)} blocked, {result.count(SKIPPED) + result.count(INTERRUPTED)} not finished "
-                 f"({unique} distinct steps)")
+    ran = result.count(S.COMPLETED)
+    cached = result.count(S.CACHED)
+    lines.append(f"{ran} ran, {cached} cached, {result.count(S.FAILED)} failed, {result.count(S.UNKNOWN)} unknown, "
+                 f"{result.count(S.BLOCKED)} blocked, {result.count(S.SKIPPED) + result.count(S.INTERRUPTED)} "
+                 f"not finished ({unique} distinct steps)")
+    if result.retries:
+        lines.append(f"{result.retries} retries (answers that proved no task was made, transient status or "
+                     "download errors)")
     if result.generated_seconds:
         secs = ", ".join(f"{m}: {s:g} s" for m, s in sorted(result.generated_seconds.items()))
         lines.append(f"generated: {secs}")
@@ -339,10 +353,12 @@ def summarize(result: RunResult) -> list[str]:
         lines.append(f"cost: {result.cost:.2f}")
     for label, o in result.failures():
         lines.append(f"  {o.state:<11} {label}: {o.reason}")
+    for problem in result.problems:
+        lines.append(f"  {problem}")
     if result.still_running:
         lines.append(f"{len(result.still_running)} task(s) still running remotely; the journal keeps them: "
                      f"run `omniflow run {result.plan.pipeline.path}` again to collect them (nothing is submitted twice)")
-    if any(o.state == UNKNOWN for o in result.outcomes.values()):
+    if any(o.state == S.UNKNOWN for o in result.outcomes.values()):
         lines.append("unknown steps: a create was sent but its answer was lost; the task may exist and be billed. "
                      "Re-run with --resubmit-unknown to send them again.")
     return lines

@@ -5,11 +5,16 @@ Money rules (design §3), in the order they bite:
 1. The journal row is committed *before* each create POST and the task id
    right after, so a crash never loses a paid task.
 2. A create is re-sent only when the answer proves no task was made
-   (``BackendError.retryable``). A lost answer makes the step *unknown*:
+   (:mod:`omniflow.run.retry`). A lost answer makes the step *unknown*:
    reported, and re-sent only with ``--resubmit-unknown``.
-3. A new run first resumes every submitted-but-unfinished task in the
-   journal, including tasks of steps the pipeline no longer has.
-4. After a failure (without ``--keep-going``) or Ctrl-C nothing new is
+3. Every task with an id — fresh, resumed from the journal, or an orphan of a
+   step the pipeline no longer has — is collected by one path,
+   :meth:`Executor._collect`: poll under the poll deadline, download under
+   the download deadline, store.
+4. Any exception inside a step ends that step: ``failed`` with a one-line
+   reason, or ``unknown`` when a create may have been sent; its journal row
+   is never left ``intent`` for a task that may exist.
+5. After a failure (without ``--keep-going``) or Ctrl-C nothing new is
    submitted; tasks already paid for are still awaited and cached (a failure),
    or left running remotely with the journal kept (Ctrl-C).
 
@@ -27,33 +32,25 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from omniflow.core import killpoints
 from omniflow.core.keys import body_digest
-from omniflow.errors import BackendError, OmniflowError, UnknownCreateError
-from omniflow.planning.plan import CACHED, Plan
+from omniflow.core.states import DONE_STEP_STATES, FINAL_STEP_STATES, RowState, StepState
+from omniflow.errors import BackendError, UnknownCreateError
+from omniflow.planning.plan import Plan
+from omniflow.run.collect import CollectFailed, Collector, Job, Timing
+from omniflow.run.failures import one_line, reason_of
 from omniflow.run.inputs import Inputs
 from omniflow.run.journaling import JournalWriter
 from omniflow.run.outputs import LockWriter, materialize_all
-from omniflow.run.policy import PollSchedule, RetryPolicy
-from omniflow.run.polling import Durations, GaveUp, QueryRefused, TaskLost, wait_for_task
+from omniflow.run.policy import PollSchedule
 from omniflow.run.reporter import Reporter
-from omniflow.run.units import (
-    BLOCKED,
-    COMPLETED,
-    FAILED,
-    INTERRUPTED,
-    REMOTE_KINDS,
-    SKIPPED,
-    UNKNOWN,
-    Outcome,
-    Slot,
-    Submissions,
-    Unit,
-    awaited_keys,
-    build_units,
-)
+from omniflow.run.retry import RetryPolicy, create_may_retry, describe_retry
+from omniflow.run.units import REMOTE_KINDS, Outcome, Slot, Unit, build_units
 from omniflow.store._atomic import utc_iso
 from omniflow.store.cache import Cache, Entry, ObjectInfo
 from omniflow.store.journal import Journal
+
+S = StepState
 
 
 class Executor:
@@ -73,6 +70,7 @@ class Executor:
         poll: PollSchedule | None = None,
         retry: RetryPolicy | None = None,
         deadline: float = 6 * 3600.0,
+        download_deadline: float = 3600.0,
         max_download_bytes: int = 2 * 1024**3,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -90,10 +88,13 @@ class Executor:
         self.model_limits = dict(model_limits or {})
         self.keep_going = keep_going
         self.resubmit_unknown = resubmit_unknown
-        first, maximum = getattr(backend, "poll_interval", (2.0, 15.0))
-        self.poll = poll or PollSchedule(first=first, maximum=maximum)
+        if poll is None and backend is not None:
+            first, maximum = backend.poll_interval
+            poll = PollSchedule(first=first, maximum=maximum)
+        self.poll = poll or PollSchedule()
         self.retry = retry or RetryPolicy()
         self.deadline = deadline
+        self.download_deadline = download_deadline
         self.max_download_bytes = max_download_bytes
         self.clock = clock
         self.sleep = sleep
@@ -103,22 +104,20 @@ class Executor:
         self.outcomes: dict[str, Outcome] = {}
         self.events: dict[str, asyncio.Event] = {}
         self.stopping: str | None = None  # None | "failure" | "interrupt"
+        self.retries = 0  # requests sent again, all kinds
+        self.problems: list[str] = []  # tasks of earlier runs that could not be collected
         self.lock = LockWriter(self.pipeline.lock_path, self.pipeline.name)
         self.inputs = Inputs(cache, backend)
         self._inflight: set[asyncio.Future[Any]] = set()
-        self.durations = Durations()
-        self._answered: dict[str, float] = {}
         self._lock_writing = False
         self._global = asyncio.Semaphore(self.jobs)
         self._per_model: dict[str, asyncio.Semaphore] = {}
-        self._submissions = Submissions()
         self._build_units()
 
     # -- set-up -----------------------------------------------------------------
 
     def _build_units(self) -> None:
         self.units, self.outcomes = build_units(self.plan)
-        self._awaited = awaited_keys(self.units, self.outcomes)  # their downloads never give way
         for key, unit in self.units.items():
             self.events[key] = asyncio.Event()
             label = unit.step.id if not unit.step.variant else f"{unit.step.id}@{unit.step.variant}"
@@ -135,17 +134,24 @@ class Executor:
         # the event loop's thread (and the GIL) free for the requests
         loop.set_default_executor(ThreadPoolExecutor(max_workers=4, thread_name_prefix="omniflow-io"))
         self._journal_writer = JournalWriter(self.journal)
+        self.collector = Collector(
+            backend=self.backend, journal=self.journal, writer=self._journal_writer, cache=self.cache,
+            inputs=self.inputs, reporter=self.reporter, record=self._record, on_retry=self._on_retry,
+            backend_name=self.pipeline.backend,
+            timing=Timing(self.poll, self.retry, self.rng, self.clock, self.sleep, self.deadline,
+                          self.download_deadline, self.max_download_bytes))
         try:
             resumed = self._resumable()
-            orphans = [row for key, row in resumed.items() if key not in self.units or self.outcomes[key].state == CACHED]
+            orphans = [row for key, row in resumed.items()
+                       if key not in self.units or self.outcomes[key].state != S.PENDING]
             tasks = [asyncio.create_task(self._unit(u, resumed.get(u.key))) for u in self.units.values()]
             tasks += [asyncio.create_task(self._orphan(row)) for row in orphans]
             self._tasks = tasks
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks)  # each one ends its own failures (_unit, _orphan)
             # Creates are shielded from Ctrl-C: wait for their answers so their
             # task ids reach the journal before the loop closes.
             while self._inflight:
-                await asyncio.gather(*list(self._inflight), return_exceptions=True)
+                await asyncio.wait(list(self._inflight))
         finally:
             self._finish_lock()
             self.reporter.stop()
@@ -165,9 +171,9 @@ class Executor:
         """Journal rows submitted but not finished, by key (the newest per key)."""
         rows: dict[str, Any] = {}
         for row in self.journal.pending():
-            if row.state == "intent":
+            if row.state == RowState.INTENT:
                 # The create may or may not have reached the server: never guess.
-                self.journal.finish(row.id, "unknown", "the run stopped while this create was being sent")
+                self.journal.finish(row.id, RowState.UNKNOWN, "the run stopped while this create was being sent")
                 continue
             if row.task_id:
                 rows[row.key] = row
@@ -177,7 +183,7 @@ class Executor:
 
     def _finish_lock(self) -> None:
         for key, unit in self.units.items():
-            if self.outcomes[key].state == CACHED:
+            if self.outcomes[key].state == S.CACHED:
                 entry = self.cache.get_entry(key)
                 if entry is not None:
                     materialize_all(self.cache, entry, self.root, self.pipeline.name, unit.places)
@@ -213,46 +219,67 @@ class Executor:
         materialize_all(self.cache, entry, self.root, self.pipeline.name, places)
         return entry
 
-    async def _j(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """A journal write: committed (group commit) before this returns."""
-        return await self._journal_writer.call(fn, *args, **kwargs)
-
     # -- one unit ---------------------------------------------------------------
 
     async def _unit(self, unit: Unit, resumed: Any) -> None:
+        """One step from start to end; no exception leaves it (design: any failure ends the step)."""
         key = unit.key
         try:
-            if self.outcomes[key].state in (CACHED, BLOCKED):
+            if self.outcomes[key].state in (S.CACHED, S.BLOCKED):
                 self.reporter.update(key, self.outcomes[key].state, detail=self.outcomes[key].reason)
                 return
             for dep in unit.deps:
                 if dep in self.events:
                     await self.events[dep].wait()
-            bad = [d for d in unit.deps if d in self.outcomes and self.outcomes[d].state not in (CACHED, COMPLETED)]
+            bad = [d for d in unit.deps if d in self.outcomes and self.outcomes[d].state not in DONE_STEP_STATES]
             if bad:
                 names = sorted({self.units[d].step.id for d in bad})
-                self._set(key, BLOCKED, f"upstream did not complete: {', '.join(names)}")
+                self._set(key, S.BLOCKED, f"upstream did not complete: {', '.join(names)}")
                 return
             if self.stopping and resumed is None:
-                self._set(key, SKIPPED, "not started: the run is stopping")
+                self._set(key, S.SKIPPED, "not started: the run is stopping")
                 return
             if unit.step.kind in REMOTE_KINDS:
                 await self._remote(unit, resumed)
             else:
                 await self._local(unit)
         except asyncio.CancelledError:
-            out = self.outcomes[key]
-            task_id = out.task_id or self.reporter.steps[key].task_id
-            if out.state in ("pending",) and task_id:
-                self._set(key, INTERRUPTED, f"still running remotely as {task_id}; run again to collect it", task_id)
-            elif out.state == "pending":
-                self._set(key, SKIPPED, "not started: interrupted")
-        except OmniflowError as exc:
-            self._fail(key, str(exc))
+            self._interrupted(key)
+        except Exception as exc:  # noqa: BLE001 - any failure inside a step ends that step, never the run
+            await self._crashed(key, exc)
         finally:
             self.events[key].set()
 
-    def _set(self, key: str, state: str, reason: str = "", task_id: str | None = None) -> None:
+    def _interrupted(self, key: str) -> None:
+        if self.outcomes[key].state in FINAL_STEP_STATES:
+            return
+        job = self.collector.jobs.get(key)
+        task_id = job.task_id if job is not None else None
+        if task_id:
+            self._set(key, S.INTERRUPTED, f"still running remotely as {task_id}; run again to collect it", task_id)
+        elif job is not None:
+            # its create is shielded: _create settles the step when the answer comes
+            self._set(key, S.INTERRUPTED, "interrupted while its create was being sent")
+        else:
+            self._set(key, S.SKIPPED, "not started: interrupted")
+
+    async def _crashed(self, key: str, exc: BaseException) -> None:
+        """An exception nobody handled: the step ends failed, or unknown if a create may be out."""
+        reason = reason_of(exc)
+        job = self.collector.jobs.get(key)
+        if job is not None and job.task_id is None:
+            await self.collector.settle(job, RowState.UNKNOWN, reason)
+            self._set(key, S.UNKNOWN, f"{reason}; a create may have been sent, so it is not re-sent: "
+                      "run again with --resubmit-unknown to send it")
+            return
+        if job is not None:  # the task exists and is paid: the next run collects it
+            await self.collector.note_error(job, reason)
+            self._fail(key, f"{reason}; task {job.task_id} stays in the journal and the next run collects it",
+                       job.task_id)
+            return
+        self._fail(key, reason)
+
+    def _set(self, key: str, state: StepState, reason: str = "", task_id: str | None = None) -> None:
         out = self.outcomes[key]
         out.state, out.reason = state, reason
         if task_id:
@@ -260,10 +287,16 @@ class Executor:
         self.reporter.update(key, state, detail=reason, task_id=task_id)
 
     def _fail(self, key: str, reason: str, task_id: str | None = None) -> None:
-        self._set(key, FAILED, reason, task_id)
+        self._set(key, S.FAILED, reason, task_id)
         if not self.keep_going and self.stopping is None:
             self.stopping = "failure"
             self.reporter.note("a step failed: no new tasks will be submitted (use --keep-going to go on)")
+
+    # -- journal rows -------------------------------------------------------------
+
+    async def _j(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A journal write: committed (group commit) before this returns."""
+        return await self._journal_writer.call(fn, *args, **kwargs)
 
     # -- remote steps -----------------------------------------------------------
 
@@ -273,138 +306,148 @@ class Executor:
             sems.append(self._per_model.setdefault(model, asyncio.Semaphore(max(1, self.model_limits[model]))))
         return sems
 
+    def _forgetful(self) -> bool:
+        """True for the in-process emulator, whose tasks die with the process that made them."""
+        return bool(self.backend.forgets_tasks)
+
     async def _remote(self, unit: Unit, resumed: Any) -> None:
-        step, key = unit.step, unit.key
-        slot = Slot(self._semaphores(step.model))
+        key = unit.key
+        slot = Slot(self._semaphores(unit.step.model))
         await slot.acquire()
         try:
             if resumed is not None:
-                row_id, task_id, body = resumed.id, resumed.task_id, dict(resumed.request)
-                submitted_at = self.clock()
-                self._set(key, "queued", "resumed", task_id)
+                job = Job(resumed.id, key, resumed.kind, dict(resumed.request), unit.step.model, resumed.task_id,
+                          self.clock())
+                self.collector.jobs[key] = job
+                self._set(key, S.QUEUED, "resumed", job.task_id)
                 try:
-                    state = await self._wait(key, row_id, step.kind, task_id)
-                except TaskLost:
-                    await self._j(self.journal.finish, row_id, "lost", "the server does not know this task")
-                    if not self._forgetful():
-                        self._fail(key, f"the server no longer knows task {task_id} (another key or account?)", task_id)
+                    await self.collector.collect(job, unit=unit, slot=slot, since=self.clock())
+                    self._completed(unit, job)
+                    return
+                except CollectFailed as exc:
+                    if not (exc.lost and self._forgetful()):
+                        self._fail(key, str(exc), job.task_id)
                         return
                     # The in-process emulator forgets its tasks when its process ends;
                     # nothing was paid, so the step is simply submitted again.
-                    resumed = None
-                else:
-                    await self._finish_remote(unit, row_id, task_id, state, body, submitted_at, slot)
-                    return
-            if resumed is None:
-                with self._submissions.submitting():  # until the create's answer, downloads give way
-                    if self.stopping:
-                        self._set(key, SKIPPED, "not started: the run is stopping")
-                        return
-                    body = await self.inputs.resolve(unit.step)
-                    if self.stopping:
-                        self._set(key, SKIPPED, "not started: the run is stopping")
-                        return
-                    self.reporter.update(key, "submitting")
-                    row_id = await self._j(self.journal.intent, key, step.kind, body_digest(body), body)
-                    submitted_at = self.clock()
-                    create = asyncio.ensure_future(self._create(key, row_id, step.kind, body))
-                    self._inflight.add(create)
-                    create.add_done_callback(self._inflight.discard)
-                    task_id = await asyncio.shield(create)
-                if task_id is None:
-                    return
-                self._set(key, "queued", "", task_id)
-                try:
-                    state = await self._wait(key, row_id, step.kind, task_id, model=step.model, fresh=True)
-                except TaskLost:
-                    await self._j(self.journal.finish, row_id, "lost", "the server does not know this task")
-                    self._fail(key, f"the server lost task {task_id} right after creating it", task_id)
-                    return
-                await self._finish_remote(unit, row_id, task_id, state, body, submitted_at, slot)
+            if self.stopping:
+                self._set(key, S.SKIPPED, "not started: the run is stopping")
+                return
+            job = await self._submit(unit)
+            if job is None:
+                return
+            self._set(key, S.QUEUED, "", job.task_id)
+            try:
+                await self.collector.collect(job, unit=unit, slot=slot, since=job.submitted_at)
+            except CollectFailed as exc:
+                reason = f"the server lost task {job.task_id} right after creating it" if exc.lost else str(exc)
+                self._fail(key, reason, job.task_id)
+                return
+            self._completed(unit, job)
         finally:
             slot.release()
 
-    def _forgetful(self) -> bool:
-        """True for the in-process emulator, whose tasks die with the process that made them."""
-        return bool(getattr(self.backend, "forgets_tasks", False))
+    def _completed(self, unit: Unit, job: Job) -> None:
+        self.outcomes[unit.key].generated_seconds = unit.step.seconds or 0.0
+        self._set(unit.key, S.COMPLETED, "", job.task_id)
 
-    async def _finish_remote(self, unit: Unit, row_id: int, task_id: str, state: Any, body: Mapping[str, Any],
-                             submitted_at: float, slot: Slot | None = None) -> None:
-        key, step = unit.key, unit.step
-        if state is None:
-            return
-        if state.status == "failed":
-            await self._j(self.journal.finish, row_id, "failed", state.error)
-            self._fail(key, f"task failed: {state.error or 'no reason given'}", task_id)
-            return
-        if slot is not None:
-            slot.release()  # -j bounds tasks in flight remotely: this one is done, the next may start
-            if key not in self._awaited:
-                await self._submissions.give_way()
-        path = await self._download(unit, task_id, state)
-        await self._record(path, lambda info: Entry(
-            key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps),
-            task_id=task_id, model=step.model, request=self.inputs.for_lock(body), backend=self.pipeline.backend,
-            submitted_at=utc_iso(submitted_at), completed_at=utc_iso(self.clock()), generated_seconds=step.seconds,
-        ), unit.places)
-        await self._j(self.journal.finish, row_id, "downloaded")
-        self.outcomes[key].generated_seconds = step.seconds or 0.0
-        self._set(key, COMPLETED, "", task_id)
+    async def _submit(self, unit: Unit) -> Job | None:
+        """Resolve the inputs, commit the intent, send the create; the job once it has a task id."""
+        step, key = unit.step, unit.key
+        body = await self.inputs.resolve(step)
+        if self.stopping:
+            self._set(key, S.SKIPPED, "not started: the run is stopping")
+            return None
+        self.reporter.update(key, S.SUBMITTING)
+        row_id = await self._j(self.journal.intent, key, step.kind, body_digest(body), body)
+        job = Job(row_id, key, step.kind, body, step.model)
+        self.collector.jobs[key] = job  # from here a task may exist
+        create = asyncio.ensure_future(self._create(job))
+        self._inflight.add(create)
+        create.add_done_callback(self._inflight.discard)
+        await asyncio.shield(create)
+        return job if job.task_id else None
 
-    async def _create(self, key: str, row_id: int, kind: str, body: Mapping[str, Any]) -> str | None:
-        """Send the create; retry only on answers that prove no task was made."""
-        attempt = 0
-        while True:
-            try:
-                task_id = await self.backend.create(kind, body)
-            except UnknownCreateError as exc:
-                await self._j(self.journal.finish, row_id, "unknown", str(exc))
-                self._set(key, UNKNOWN, f"create answer lost ({exc.message}); not re-sent. "
-                          "Run again with --resubmit-unknown to send it again")
-                return None
-            except BackendError as exc:
-                attempt += 1
-                if exc.retryable and attempt < self.retry.attempts and self.stopping != "interrupt":
-                    self.reporter.update(key, "submitting", detail=f"retrying: {exc}")
-                    await self.sleep(self.retry.backoff(attempt - 1, self.rng, exc.retry_after))
-                    continue
-                await self._j(self.journal.finish, row_id, "failed", str(exc))
-                self._fail(key, f"create refused: {exc}")
-                return None
-            self._answered[key] = self.clock()  # the task exists from here: polling times count from it
-            await self._j(self.journal.submitted, row_id, task_id)
-            return task_id
+    async def _create(self, job: Job) -> None:
+        """Send the create (retried only on proof that no task was made) and bind its task id.
 
-    async def _wait(self, key: str, row_id: int, kind: str, task_id: str, *, model: str | None = None,
-                    fresh: bool = False) -> Any:
-        """Poll until the task is terminal; None when the step failed here (the task stays in the journal)."""
-
-        seen: set[str] = set()
-
-        async def progress(state: Any) -> None:
-            if state.status not in seen:  # the journal records status changes, not every percent
-                seen.add(state.status)
-                await self._j(self.journal.update, row_id, "running", progress=state.progress)
-            self.reporter.update(key, state.status if state.status != "unknown" else "queued",
-                                 progress=state.progress, task_id=task_id)
-
+        Shielded from Ctrl-C, and never raises: whatever happens, the row ends
+        with the task id, or ``unknown``/``failed``, never ``intent``.
+        """
+        key = job.key
         try:
-            return await wait_for_task(
-                self.backend, kind, task_id, schedule=self.poll, rng=self.rng, clock=self.clock, sleep=self.sleep,
-                deadline=self.deadline, durations=self.durations if fresh else None, model=model,
-                on_progress=progress, since=self._answered.get(key) if fresh else None)
-        except QueryRefused as exc:
-            await self._j(self.journal.update, row_id, "running", error=str(exc))
-            self._fail(key, f"cannot query task: {exc}", task_id)
-        except GaveUp as exc:
-            self._fail(key, f"{exc}; the task {task_id} stays in the journal and the next run resumes it", task_id)
-        return None
+            try:
+                task_id = await self.retry.call(
+                    lambda: self._send_create(job), may_retry=create_may_retry, sleep=self.sleep,
+                    rng=self.rng, on_retry=self._on_retry(key, S.SUBMITTING),
+                    give_up=lambda: self.stopping == "interrupt")
+            except UnknownCreateError as exc:
+                await self.collector.settle(job, RowState.UNKNOWN, str(exc))
+                self._set(key, S.UNKNOWN, f"create answer lost ({one_line(exc.message)}); not re-sent. "
+                          "Run again with --resubmit-unknown to send it again")
+                return
+            except BackendError as exc:
+                await self.collector.settle(job, RowState.FAILED, str(exc))
+                self._fail(key, f"create refused: {one_line(str(exc))}")
+                return
+            except Exception as exc:  # noqa: BLE001 - the answer could not be read: a task may exist
+                reason = reason_of(exc)
+                await self.collector.settle(job, RowState.UNKNOWN, reason)
+                self._set(key, S.UNKNOWN, f"the create's answer could not be read ({reason}); a task may exist, "
+                          "so it is not re-sent: run again with --resubmit-unknown to send it")
+                return
+            job.submitted_at = self.clock()  # the task exists from here: the poll deadline counts from it
+            other = await self._j(self.journal.bind, job.row_id, key, task_id)
+            if other is not None:
+                reason = (f"the server answered task id {one_line(task_id, 200)}, already bound to step key "
+                          f"{other[:12]}: refusing to take its output")
+                await self.collector.settle(job, RowState.FAILED, reason)
+                self._fail(key, reason)
+                return
+            job.task_id = task_id
+            if self.stopping == "interrupt":
+                self._set(key, S.INTERRUPTED, f"still running remotely as {task_id}; run again to collect it",
+                          task_id)
+        except Exception as exc:  # noqa: BLE001 - e.g. the journal cannot be written: the row stays intent
+            self._set(key, S.UNKNOWN, f"{reason_of(exc)}; a create may have been sent: the next run reports it "
+                      "as unknown")
+            self.collector.jobs.pop(key, None)
 
-    async def _download(self, unit: Unit, task_id: str, state: Any) -> Path:
-        self.reporter.update(unit.key, "downloading", task_id=task_id)
-        dl = await self.backend.download(unit.step.kind, task_id, state, self.cache.temp_dir(),
-                                         max_bytes=self.max_download_bytes)
-        return dl.path
+    def _send_create(self, job: Job) -> Awaitable[str]:
+        killpoints.reached("create")  # crash tests: die with the intent committed, the POST unsent
+        return self.backend.create(job.kind, job.body)
+
+    def _on_retry(self, key: str | None, state: StepState) -> Callable[[BackendError, float], None]:
+        def note(exc: BackendError, delay: float) -> None:
+            self.retries += 1
+            if key is not None:
+                self.reporter.update(key, state, detail=describe_retry(exc, delay))
+
+        return note
+
+    # -- tasks of earlier runs whose step is gone or cached ----------------------
+
+    async def _orphan(self, row: Any) -> None:
+        """A paid task from an earlier run whose step is gone or cached: collect it into the cache."""
+        job = Job(row.id, row.key, row.kind, dict(row.request), row.request.get("model"), row.task_id)
+        try:
+            await self.collector.collect(job, unit=None, slot=None, since=self.clock())
+            self.reporter.note(f"collected task {row.task_id} from an earlier run into the cache")
+        except asyncio.CancelledError:
+            pass
+        except CollectFailed as exc:
+            if exc.lost and self._forgetful():
+                return  # the in-process emulator's tasks die with their process; nothing was paid
+            self._problem(row.task_id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - as for a step: this task's collection ends, the run goes on
+            reason = reason_of(exc)
+            await self.collector.note_error(job, reason)
+            self._problem(row.task_id, reason)
+
+    def _problem(self, task_id: str, reason: str) -> None:
+        text = f"could not collect task {task_id} of an earlier run: {reason}"
+        self.problems.append(text)
+        self.reporter.note(text)
 
     # -- local steps ------------------------------------------------------------
 
@@ -414,49 +457,17 @@ class Executor:
         step, key = unit.step, unit.key
         op = OPS[step.kind]
         inputs = self.inputs.local_paths(step.id, unit.data_deps)
-        self.reporter.update(key, "running")
+        self.reporter.update(key, S.RUNNING)
         dest = self.cache.temp_dir() / f"{key}.{op.ext}"
         started = self.clock()
         try:
             await asyncio.to_thread(op, dict(step.request), inputs, dest)
-        except OmniflowError as exc:
+        except BaseException:
             dest.unlink(missing_ok=True)
-            self._fail(key, str(exc))
-            return
+            raise
         await self._record(dest, lambda info: Entry(
             key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps), task_id=None,
             model=None, request=dict(step.request), backend=self.pipeline.backend,
             submitted_at=utc_iso(started), completed_at=utc_iso(self.clock()), generated_seconds=None,
         ), unit.places)
-        self._set(key, COMPLETED)
-
-    # -- tasks of steps the pipeline no longer has ------------------------------
-
-    async def _orphan(self, row: Any) -> None:
-        """A paid task from an earlier run whose step is gone or cached: collect it into the cache."""
-        try:
-            state = None
-            while state is None or state.status not in ("completed", "failed"):
-                await self.sleep(self.poll.interval(0, self.rng))
-                try:
-                    state = await self.backend.get(row.kind, row.task_id)
-                except BackendError as exc:
-                    if not exc.retryable:
-                        await self._j(self.journal.finish, row.id, "failed", str(exc))
-                        return
-            if state.status == "failed":
-                await self._j(self.journal.finish, row.id, "failed", state.error)
-                return
-            if self.cache.get_entry(row.key) is None:
-                dl = await self.backend.download(row.kind, row.task_id, state, self.cache.temp_dir(),
-                                                 max_bytes=self.max_download_bytes)
-                await self._record(dl.path, lambda info: Entry(
-                    key=row.key, kind=row.kind, outputs=(info,), task_id=row.task_id, model=row.request.get("model"),
-                    request=dict(row.request), backend=self.pipeline.backend, completed_at=utc_iso(self.clock()),
-                ), [])  # no step of this pipeline stands for it: cache only
-            await self._j(self.journal.finish, row.id, "downloaded")
-            self.reporter.note(f"collected task {row.task_id} from an earlier run into the cache")
-        except asyncio.CancelledError:
-            pass
-        except OmniflowError as exc:
-            self.reporter.note(f"could not collect task {row.task_id}: {exc}")
+        self._set(key, S.COMPLETED)

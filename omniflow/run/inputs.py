@@ -97,6 +97,6 @@ class Inputs:
             facts = probe(path)
             return self.cache.put_file(path, facts.media_type, duration=facts.duration, width=facts.width,
                                        height=facts.height)
-        except OmniflowError:
+        except BaseException:  # whatever went wrong (ENOSPC, a bad file), no temp file stays behind
             path.unlink(missing_ok=True)
             raise

@@ -12,7 +12,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import TextIO
 
-FINAL = ("completed", "cached", "failed", "unknown", "blocked", "skipped", "interrupted")
+from omniflow.core.states import DONE_STEP_STATES, FINAL_STEP_STATES, StepState
+
+S = StepState
+FINAL = FINAL_STEP_STATES
 
 
 @dataclass
@@ -20,7 +23,7 @@ class StepView:
     label: str  # "shot1" or "shot1@style=anime"
     kind: str
     model: str | None
-    state: str = "waiting"  # waiting|submitting|queued|in_progress|downloading|running|completed|cached|failed|unknown|blocked|skipped|interrupted
+    state: str = S.WAITING  # a StepState
     progress: int = 0
     task_id: str | None = None
     detail: str = ""
@@ -45,7 +48,7 @@ class Reporter:
         view.state = state
         if progress is not None:
             view.progress = progress
-        if state == "completed":
+        if state == S.COMPLETED:
             view.progress = 100
         if task_id:
             view.task_id = task_id
@@ -74,7 +77,7 @@ class PlainReporter(Reporter):
     queued (with its id), started and ended.
     """
 
-    QUIET = ("submitting", "downloading")
+    QUIET = (S.SUBMITTING, S.DOWNLOADING)
 
     def __init__(self, stream: TextIO | None = None):
         super().__init__()
@@ -87,7 +90,7 @@ class PlainReporter(Reporter):
         parts = [f"{view.state:<11}", view.label]
         if view.model:
             parts.append(f"[{view.model}]")
-        if view.task_id and view.state in ("queued", "in_progress", "failed", "unknown"):
+        if view.task_id and view.state in (S.QUEUED, S.IN_PROGRESS, S.FAILED, S.UNKNOWN):
             parts.append(view.task_id)
         if view.detail:
             parts.append(f"- {view.detail}")
@@ -118,10 +121,10 @@ class RichReporter(Reporter):
         table.add_column("state")
         table.add_column("progress", justify="right")
         table.add_column("task")
-        active = [v for v in self.steps.values() if v.state not in FINAL and v.state != "waiting"]
-        done = sum(1 for v in self.steps.values() if v.state in ("completed", "cached"))
+        active = [v for v in self.steps.values() if v.state not in FINAL and v.state != S.WAITING]
+        done = sum(1 for v in self.steps.values() if v.state in DONE_STEP_STATES)
         for v in active[-20:]:
-            colour = {"failed": "red", "unknown": "yellow", "blocked": "yellow"}.get(v.state, "cyan")
+            colour = {S.FAILED: "red", S.UNKNOWN: "yellow", S.BLOCKED: "yellow"}.get(v.state, "cyan")
             table.add_row(v.label, v.model or v.kind, f"[{colour}]{v.state}[/]", f"{v.progress}%", v.task_id or "")
         table.caption = f"{done}/{len(self.steps)} steps done"
         return table
@@ -136,7 +139,7 @@ class RichReporter(Reporter):
 
     def emit(self, view: StepView) -> None:
         if view.state in FINAL:
-            style = {"completed": "green", "cached": "dim", "failed": "red"}.get(view.state, "yellow")
+            style = {S.COMPLETED: "green", S.CACHED: "dim", S.FAILED: "red"}.get(view.state, "yellow")
             extra = f" - {view.detail}" if view.detail else ""
             self.console.print(f"[{style}]{view.state:<8}[/] {view.label}{extra}")
 

@@ -47,17 +47,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from omniflow.core import killpoints
 from omniflow.core.keys import canonical_json
+from omniflow.core.states import FINAL_ROW_STATES, PENDING_ROW_STATES, RowState
 from omniflow.errors import CacheError
 from omniflow.store._atomic import describe_oserror, utc_iso
 from omniflow.store.root import state_dir
 
-STATES = ("intent", "submitted", "running", "completed", "failed", "unknown", "downloaded", "lost", "abandoned")
-PENDING_STATES = ("intent", "submitted", "running")
+STATES = tuple(RowState)
+PENDING_STATES = PENDING_ROW_STATES
 # lost: the server no longer knows the task (the in-process emulator forgets
 # its tasks with its process); abandoned: the server proved the create never
 # arrived (only the emulator can tell), so the step may be sent again.
-FINAL_STATES = ("completed", "failed", "unknown", "downloaded", "lost", "abandoned")
+FINAL_STATES = FINAL_ROW_STATES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -75,6 +77,7 @@ CREATE TABLE IF NOT EXISTS submissions (
 );
 CREATE INDEX IF NOT EXISTS submissions_key ON submissions(key);
 CREATE INDEX IF NOT EXISTS submissions_state ON submissions(state);
+CREATE INDEX IF NOT EXISTS submissions_task ON submissions(task_id);
 """
 _COLUMNS = "id, key, kind, body_digest, request, state, task_id, progress, error, created_at, updated_at"
 
@@ -148,6 +151,7 @@ class Journal:
                 raise CacheError(f"cannot write the journal {self.path}: {_reason(exc)}") from exc
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        killpoints.reached("journal")  # crash tests: die right before this write (OMNIFLOW_KILL_AT)
         with self._mutex:
             try:
                 return self._db.execute(sql, args)  # autocommit: durable when this returns
@@ -172,6 +176,21 @@ class Journal:
         """Record the task id the create answered with. Call right after the POST."""
         self._set(row_id, "state = 'submitted', task_id = ?", (task_id,))
 
+    def bind(self, row_id: int, key: str, task_id: str) -> str | None:
+        """Record ``task_id`` for the row unless another step key already holds it.
+
+        Returns that other key (and records nothing) when the server answered
+        an id the journal binds to a different step: taking it would give this
+        step another step's output. Check and write under one lock, so two
+        creates answered with the same id cannot both pass.
+        """
+        with self._mutex:
+            other = self.key_of_task(task_id, besides=key)
+            if other is not None:
+                return other
+            self.submitted(row_id, task_id)
+            return None
+
     def update(
         self, row_id: int, state: str, progress: int | None = None, error: str | None = None
     ) -> None:
@@ -190,7 +209,7 @@ class Journal:
         """Move a row to a final state: completed, failed, unknown or downloaded."""
         if state not in FINAL_STATES:
             raise ValueError(f"finish() takes one of {', '.join(FINAL_STATES)}, not {state!r}")
-        if state in ("completed", "downloaded"):
+        if state in (RowState.COMPLETED, RowState.DOWNLOADED):
             self._set(row_id, "state = ?, progress = 100", (state,))
         else:
             self._set(row_id, "state = ?, error = ?", (state, error))
@@ -219,19 +238,31 @@ class Journal:
 
     def pending(self) -> list[JournalRow]:
         """Rows in intent / submitted / running: what a new run must resume or report."""
-        return self._rows("WHERE state IN ('intent', 'submitted', 'running')")
+        return self._rows("WHERE state IN (?, ?, ?)", PENDING_ROW_STATES)
 
     def undownloaded(self) -> list[JournalRow]:
         """Rows whose task completed but whose bytes never reached the cache."""
-        return self._rows("WHERE state = 'completed'")
+        return self._rows("WHERE state = ?", (RowState.COMPLETED,))
 
     def unknown(self) -> list[JournalRow]:
         """Rows whose create was sent but whose answer was lost."""
-        return self._rows("WHERE state = 'unknown'")
+        return self._rows("WHERE state = ?", (RowState.UNKNOWN,))
 
     def by_key(self, key: str) -> list[JournalRow]:
         """Every submission for a step key, oldest first."""
         return self._rows("WHERE key = ?", (key,))
+
+    def key_of_task(self, task_id: str, *, besides: str | None = None) -> str | None:
+        """The step key a task id is bound to (one other than ``besides`` when given); None if none."""
+        where, args = "WHERE task_id = ?", (task_id,)
+        if besides is not None:
+            where, args = "WHERE task_id = ? AND key != ?", (task_id, besides)
+        with self._mutex:
+            try:
+                row = self._db.execute(f"SELECT key FROM submissions {where} ORDER BY id LIMIT 1", args).fetchone()
+            except sqlite3.Error as exc:
+                raise CacheError(f"cannot read the journal {self.path}: {_reason(exc)}") from exc
+        return row[0] if row else None
 
     def latest(self, key: str) -> JournalRow | None:
         rows = self.by_key(key)

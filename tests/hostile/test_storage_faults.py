@@ -3,6 +3,7 @@ hand into invalid YAML, two runs on one project at once. A clear error, nothing 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,6 +63,41 @@ def test_a_full_disk_fails_steps_clearly_and_caches_nothing_partial(small_disk: 
     cache = Cache(small_disk / ".omniflow")
     for entry in cache.entries():
         assert all(cache.has_object(o.sha256) for o in entry.outputs)
+
+
+def test_enospc_while_writing_a_download_fails_the_step_and_leaves_no_intent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download temp folder on a full tmpfs: the download's write itself fails with ENOSPC (an
+    OSError, not one of ours). Each step ends failed in one line, the run exits 1, the paid tasks stay
+    in the journal for the next run, and no partial file is left."""
+    monkeypatch.chdir(tmp_path)
+    temp = tmp_path / ".omniflow" / "tmp"
+    _mount(temp, "size=64k")
+    try:
+        filler = temp / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:  # every block taken: the next write anywhere on it fails
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        h = Harness(tmp_path, proxy_long_side=320, fps=8)
+        result = h.run(h.write("two.yaml", TWO), keep_going=True)
+        assert [o.state for o in result.outcomes.values()] == ["failed", "failed"], result.outcomes
+        for o in result.outcomes.values():
+            assert "No space left" in o.reason and "\n" not in o.reason, o.reason
+        assert result.exit_code == 1
+        from omniflow.store import Journal
+
+        with Journal(tmp_path / ".omniflow" / "journal.sqlite") as journal:
+            rows = journal.all()
+        assert len(rows) == 2 and all(r.state == "running" and r.task_id for r in rows)  # kept, not intent
+        assert list(temp.iterdir()) == [filler]  # no partial download
+        assert h.creates() == 2
+    finally:
+        subprocess.run(["umount", "-l", str(temp)], check=False)
 
 
 def test_a_read_only_cache_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
