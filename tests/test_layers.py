@@ -22,8 +22,8 @@ LAYERS = {
     "store": 2,
     "media": 3,
     "language": 3,
-    "emulator": 3,
-    "backends": 4,
+    "emulator": 4,  # renders with media/
+    "backends": 5,  # the in-process emulator is one of its transports
     "planning": 4,
     "remote": 5,
     "run": 6,
