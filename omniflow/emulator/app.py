@@ -419,13 +419,13 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     """A fresh emulator; its state lives on ``app.state.emulator``."""
     from starlette.middleware import Middleware
 
-    from omniflow.emulator import audio_api
+    from omniflow.emulator import audio_api, billing
 
     config = config or EmulatorConfig()
     state = EmulatorState(config)
 
     app = EmulatorApp(
-        routes=ROUTES + audio_api.ROUTES,
+        routes=ROUTES + audio_api.ROUTES + billing.ROUTES,
         middleware=[Middleware(EmulatorMiddleware, state=state)],
         exception_handlers={404: not_found, 405: not_found},
     )

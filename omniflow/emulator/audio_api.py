@@ -190,7 +190,8 @@ async def speech(request: Request) -> Response:
     fmt = fmt if fmt in FORMATS else "mp3"  # other channels serve what they can
     data = await _render_speech(state, body, fmt)
     quota = round(len(body.get("input", "")) * tts_models()[body["model"]])
-    state.record_speech(Speech(user, body["model"], digest, quota, fault == "create_drop"))
+    state.record_speech(Speech(user, body["model"], digest, quota, fault == "create_drop", state.now(),
+                               len(body.get("input", "")), core._rid(request)))
     if fault == "create_drop":
         return DroppedResponse()
     if fault == "create_malformed":

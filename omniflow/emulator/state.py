@@ -58,6 +58,9 @@ class Speech:
     digest: str
     quota: int
     dropped: bool
+    created: float = 0.0  # emulator seconds
+    chars: int = 0  # prompt_tokens: characters of input (§16.6)
+    request_id: str = ""
 
 
 class EmulatorState:

@@ -291,3 +291,20 @@ async def test_over_tcp_a_dropped_speech_answer_is_a_lost_connection(served: str
         song = await c.post("/suno/submit/music", json=SONG)
     assert ok.status_code == 200 and ok.headers["content-type"] == "audio/mpeg" and ok.content[:3] == b"ID3"
     assert song.status_code == 200 and song.json()["data"].startswith("task_")
+
+
+@pytest.mark.anyio
+async def test_the_key_reads_its_charges_and_refunds_back() -> None:
+    clock, app = emulator()
+    async with make_client(app) as c:
+        failed = (await c.post("/suno/submit/music", json={**SONG, "tags": "[[fault:task_fail]]"})).json()["data"]
+        clock.advance(1)
+        await c.post("/v1/audio/speech", json={"model": "tts-1-hd", "input": "four"})
+        clock.advance(DONE)
+        log = (await c.get("/api/log/token")).json()
+        usage = (await c.get("/api/usage/token/")).json()
+    assert log["success"] is True
+    kinds = [(r["type"], r["model_name"], r["quota"]) for r in log["data"]]
+    assert kinds == [(6, "suno_music", 50_000), (2, "tts-1-hd", 60), (2, "suno_music", 50_000)]  # newest first
+    assert failed in log["data"][0]["other"] and log["data"][1]["prompt_tokens"] == 4
+    assert usage["code"] is True and usage["data"]["object"] == "token_usage" and usage["data"]["total_used"] == 60
