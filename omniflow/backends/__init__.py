@@ -1,7 +1,8 @@
 """Backends: where remote steps run (design §4).
 
 ``choose_backend`` is pure (plan and graph use it for keys without any I/O);
-``make_backend`` builds the client. httpx and the emulator are imported only
+``make_backend`` builds the client; ``scrub``/``clean`` make a server's text
+safe to keep (the key removed, the length bounded). httpx and the emulator are imported only
 when a backend is actually made, so ``omniflow --help`` stays fast.
 
     from omniflow.backends import choose_backend, make_backend
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from omniflow.backends.base import TERMINAL, Backend, Download, TaskState
+from omniflow.backends.scrub import clean, scrub
 from omniflow.errors import UsageError
 
 if TYPE_CHECKING:
@@ -69,14 +71,12 @@ def make_backend(
 
         transport = httpx.ASGITransport(app=create_app(emulator_config))
         client_options.setdefault("poll_interval", EMULATOR_POLL_INTERVAL)
-        client_options.setdefault("backoff", (0.05, 1.0))
-        client = OmniRoutersClient(
-            EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=transport, publisher=publisher, **client_options
-        )
         # Its tasks live in this process only: a later run cannot resume them
         # (and need not: nothing was paid), so the executor resubmits instead.
-        client.forgets_tasks = True  # type: ignore[attr-defined]
-        return client
+        return OmniRoutersClient(
+            EMULATOR_BASE_URL, EMULATOR_KEY, kind="emulator", transport=transport, publisher=publisher,
+            forgets_tasks=True, **client_options
+        )
     if kind == "omnirouters":
         key = env.get("OMNIROUTERS_API_KEY", "").strip()
         if not key:
@@ -115,5 +115,7 @@ __all__ = [
     "Publisher",
     "TaskState",
     "choose_backend",
+    "clean",
     "make_backend",
+    "scrub",
 ]

@@ -17,7 +17,8 @@ class TaskState:
     status: str  # queued | in_progress | completed | failed | unknown
     progress: int  # 0-100
     url: str | None  # result URL when the server gave one
-    error: str | None  # the server's failure text, for failed tasks
+    error: str | None  # the server's failure text, for failed tasks: key scrubbed, length bounded (scrub.py)
+    # the decoded answer as the server sent it (not scrubbed): for tests and debugging, never stored
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -37,17 +38,32 @@ class Download:
 
 @runtime_checkable
 class Backend(Protocol):
+    """One attempt per call; what an answer proves is in the error (design §3).
+
+    ``create`` raises :class:`~omniflow.errors.UnknownCreateError` when a task
+    may have been made, ``BackendError(retryable=True)`` only when the answer
+    proves none was; ``get`` and ``download`` raise ``retryable=True`` for
+    transient failures. The caller (``omniflow/run``) decides what to send again.
+    """
+
     kind: str  # "emulator" | "omnirouters"
-    poll_interval: tuple[float, float]  # (first, max) seconds
+    poll_interval: tuple[float, float]  # (first, max) seconds between status polls
+    forgets_tasks: bool  # True: tasks die with this process (the in-process emulator); resubmit, never resume
 
     async def create(self, kind: str, body: Mapping[str, Any]) -> str: ...
 
     async def get(self, kind: str, task_id: str) -> TaskState: ...
 
     async def download(
-        self, kind: str, task_id: str, state: TaskState, dest: Path, *, max_bytes: int
-    ) -> Download: ...
+        self, kind: str, task_id: str, state: TaskState, dest_dir: Path, *, max_bytes: int, deadline: float
+    ) -> Download:
+        """``deadline``: seconds for the whole transfer, not only between two reads."""
+        ...
 
     async def publish(self, path: Path, media_type: str) -> str: ...
+
+    async def find_tasks(self, body_digest: str) -> list[str] | None:
+        """Ids of the tasks made from a body (canonical-JSON sha256); None when the server cannot tell."""
+        ...
 
     async def aclose(self) -> None: ...

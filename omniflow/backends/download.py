@@ -4,7 +4,10 @@ sha256 is computed while the bytes arrive; a size cap aborts early (before
 reading anything when ``Content-Length`` already says too much); the media
 type is decided by the bytes, not the server's ``Content-Type``; a body
 shorter than its ``Content-Length`` is a truncation. On any failure the temp
-file is deleted. The caller moves the file into the cache.
+file is deleted; a local disk failure (ENOSPC, a read-only folder) is a
+:class:`~omniflow.errors.CacheError` naming the folder. The caller moves the
+file into the cache. The overall deadline is the caller's (``asyncio.timeout``
+around this), so cancellation here also deletes the temp file.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from omniflow.backends.answers import parse_error_body
 from omniflow.backends.base import Download
-from omniflow.errors import BackendError
+from omniflow.backends.classify import parse_error_body
+from omniflow.errors import BackendError, CacheError
 from omniflow.media.sniff import SNIFF_BYTES, describe_head, sniff_media_type
 
 #: what each remote kind may deliver
@@ -34,12 +37,13 @@ async def save_stream(response: Any, kind: str, dest_dir: Path, *, max_bytes: in
     declared = _content_length(response)
     if declared is not None and declared > max_bytes:
         raise BackendError(f"{label}: {declared} bytes announced, over the limit of {max_bytes}")
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    # our own name, never one from the URL or the server's headers
-    fd, name = tempfile.mkstemp(dir=dest_dir, prefix=".omniflow-download-", suffix=".part")
-    tmp = Path(name)
+    tmp: Path | None = None
     ok = False
     try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        # our own name, never one from the URL or the server's headers
+        fd, name = tempfile.mkstemp(dir=dest_dir, prefix=".omniflow-download-", suffix=".part")
+        tmp = Path(name)
         digest = hashlib.sha256()
         size = 0
         head = b""
@@ -70,8 +74,12 @@ async def save_stream(response: Any, kind: str, dest_dir: Path, *, max_bytes: in
             )
         ok = True
         return Download(tmp, digest.hexdigest(), size, media_type)
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            raise
+        raise CacheError(f"{label}: cannot write into {dest_dir}: {exc.strerror or exc}") from None
     finally:
-        if not ok:
+        if not ok and tmp is not None:
             tmp.unlink(missing_ok=True)
 
 

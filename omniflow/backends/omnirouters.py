@@ -1,38 +1,49 @@
 """The OmniRouters HTTP client: create → get → download, and publishing.
 
-One ``httpx.AsyncClient`` per backend. The embedded emulator is this same
-client over ``httpx.ASGITransport``, so every code path here is exercised by
-the emulator tests.
+One ``httpx.AsyncClient`` per backend, over httpx's own transport (so
+``HTTP(S)_PROXY`` just works) with a bounded connection pool; tests give it
+``httpx.ASGITransport`` for the in-process emulator, so every code path here
+is exercised by the emulator tests.
 
-Retry policy (design §3, API reference §5.5):
+Every call makes **one** attempt and says what the answer proves (design §3,
+API reference §5.5); the run layer (``omniflow/run/retry.py``) is the only
+place that sends a request again:
 
-- create: re-sent only when the answer proves no task was made (429; 502/503
-  with an API error body; no connection at all). A create whose answer was
-  lost (timeout or reset after sending, a proxy's 5xx page, a 200 without a
-  task id) raises :class:`UnknownCreateError` and is never re-sent here.
-- get: any transient failure (network, 429, 5xx) is retried with backoff;
-  one ``task_not_exist`` right after our own create is transient (§4).
-- download: transient failures are retried; a wrong type or size is not.
+- create: ``BackendError(retryable=True)`` only when the answer proves no task
+  was made (429; 502/503 with an API error body; no connection at all).
+  A create whose answer was lost or unreadable (timeout or reset after
+  sending, a proxy's 5xx page, a 200 without a task id, an answer too big or
+  too deep to read) raises :class:`UnknownCreateError`.
+- get: transient failures (network, 429, 5xx, an unreadable 200, one
+  ``task_not_exist`` right after our own create, §4) are retryable.
+- download: transient network failures are retryable; a wrong type or size,
+  a redirect loop or a non-http(s) redirect, and the overall deadline are not.
 
-The API key lives in a :class:`_Secret`, is sent only as ``Authorization:
-Bearer`` and only to the API's own origin, and is scrubbed from every
-message we build (servers sometimes echo what they were sent).
+Every body is read with a cap (:data:`MAX_ANSWER_BYTES` for API answers, the
+caller's ``max_bytes`` for downloads). The API key lives in a :class:`_Secret`,
+is sent only as ``Authorization: Bearer`` and only to the API's own origin,
+and every message built from a server's words goes through
+:func:`omniflow.backends.scrub.clean` (key removed, length bounded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from omniflow.backends.answers import (
+from omniflow.backends.base import Download, TaskState
+from omniflow.backends.classify import (
+    DEEP,
     ErrorBody,
     create_answer_lost,
     create_retryable,
@@ -40,25 +51,31 @@ from omniflow.backends.answers import (
     image_state,
     parse_error_body,
     parse_retry_after,
+    read_json,
+    snippet,
     task_id_of,
     video_state,
 )
-from omniflow.backends.base import Download, TaskState
 from omniflow.backends.download import save_stream
-from omniflow.backends.lanes import LaneTransport, proxy_configured
 from omniflow.backends.publish import EmulatorPublisher, NoPublisher, Publisher
+from omniflow.backends.scrub import clean
 from omniflow.errors import BackendError, UnknownCreateError, UsageError
 
 log = logging.getLogger("omniflow.backends")
 
+#: the most bytes read of any API answer (create, status, upload, error bodies); downloads have their own cap
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+#: the most bytes of a failed download's answer read to quote it
+_ERROR_PEEK = 65536
+#: seconds a whole download may take when the caller names no deadline
+DOWNLOAD_DEADLINE = 3600.0
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=30.0)
 EMULATOR_HEADER = "x-omniflow-emulator"
 CREATE_ROUTES = {"video": "/v1/videos", "image": "/v1/images/generations?async=true"}
 GET_ROUTES = {"video": "/v1/videos/{id}", "image": "/v1/images/generations/{id}"}
 _HEADERS = {"Accept": "*/*", "User-Agent": "omniflow"}  # on every request, besides the key where it belongs
-_MAX_RETRY_AFTER = 300.0  # never let a server park us longer than this per attempt
-
-Sleep = Callable[[float], Awaitable[None]]
+# no connection was made, so nothing was sent: a create may be sent again
+_NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class _Secret:
@@ -76,6 +93,16 @@ class _Secret:
         return "_Secret('***')"
 
     __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A response read under the cap: ``over`` when the body was longer (``content`` is then its start)."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    over: bool
 
 
 def normalise_base_url(url: str) -> str:
@@ -109,14 +136,12 @@ class OmniRoutersClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         poll_interval: tuple[float, float] = (2.0, 15.0),
-        retries: int = 4,
-        backoff: tuple[float, float] = (1.0, 30.0),
+        forgets_tasks: bool = False,
         max_redirects: int = 5,
-        sleep: Sleep = asyncio.sleep,
+        max_connections: int = 32,
         clock: Callable[[], float] = time.time,
         publisher: Publisher | None = None,
         known_model: Callable[[str], bool] | None = None,
-        max_connections: int = 32,
     ):
         key = (api_key or "").strip()
         if not key:
@@ -126,43 +151,26 @@ class OmniRoutersClient:
         self.kind = kind
         self.base_url = normalise_base_url(base_url)
         self.poll_interval = poll_interval
+        self.forgets_tasks = forgets_tasks
         self._key = _Secret(key)
-        self._retries = retries
-        self._backoff = backoff
         self._max_redirects = max_redirects
-        self._sleep = sleep
         self._clock = clock
         self._publisher = publisher
         self._known_model = known_model or _catalogue_knows
         self._emulator = False  # set when a response carries X-Omniflow-Emulator: 1
         self._fresh: set[tuple[str, str]] = set()  # created here, not yet seen by a GET
-        common: dict[str, Any] = dict(timeout=timeout, max_redirects=max_redirects, follow_redirects=False,
-                                      headers=_HEADERS)
-        # Thousands of tasks in flight share a few keep-alive connections.
-        # Downloads can take long and go to other hosts, so they have their
-        # own connections and never make a status poll wait. Over TCP the
-        # connections are lanes (omniflow/backends/lanes.py: httpx's stock
-        # pool spends more CPU checking its connections than sending); with
-        # a proxy in the environment, httpx's stock pool, which honours it.
-        #
-        # Requests to the API's own origin (creates, thousands of status polls)
-        # use none of the client's redirect, cookie or auth-flow handling: they
-        # go to the transport directly (httpx's public transport API), which
-        # takes about 30 % off each one's CPU (bench/README.md, "Run at scale").
-        # Downloads, which may follow redirects to other hosts, use the client.
-        self._direct: httpx.AsyncBaseTransport | None = None
-        if transport is not None:
-            self._http = httpx.AsyncClient(transport=transport, **common)
-            self._dl = httpx.AsyncClient(transport=transport, **common)
-            self._direct = transport
-        elif proxy_configured():
-            self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=8, max_keepalive_connections=8), **common)
-            self._dl = httpx.AsyncClient(limits=httpx.Limits(max_connections=32, max_keepalive_connections=8), **common)
-        else:
-            self._direct = LaneTransport(max_connections)
-            self._http = httpx.AsyncClient(transport=self._direct, **common)
-            self._dl = httpx.AsyncClient(transport=LaneTransport(32), **common)
-        self._timeouts = self._http.timeout.as_dict()  # what the client would put on each direct request
+        # One client for everything (creates, polls, uploads, downloads). Redirects
+        # are followed by hand in `download`, one hop at a time, so every body,
+        # a redirect's included, is read under a cap.
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            timeout=timeout,
+            follow_redirects=False,
+            max_redirects=max_redirects,
+            headers=_HEADERS,
+            event_hooks={"request": [_http_only]},
+        )
 
     def __repr__(self) -> str:
         return f"OmniRoutersClient(kind={self.kind!r}, base_url={self.base_url!r}, api_key='***')"
@@ -174,22 +182,6 @@ class OmniRoutersClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-        await self._dl.aclose()
-
-    async def find_tasks(self, body_digest: str) -> list[str] | None:
-        """Ids of the tasks this key made from a body (by canonical-JSON sha256).
-
-        Only the emulator can answer (``GET /_emulator/tasks``); the real API
-        has no such lookup, so this returns None there and a create whose
-        answer was lost stays *unknown*.
-        """
-        if not self._emulator:
-            await self._identify()
-        if not self._emulator:
-            return None
-        doc = await self._get_json(f"/_emulator/tasks?body_sha256={body_digest}")
-        tasks = doc.get("tasks")
-        return [str(t) for t in tasks] if isinstance(tasks, list) else None
 
     async def __aenter__(self) -> OmniRoutersClient:
         return self
@@ -200,59 +192,77 @@ class OmniRoutersClient:
     # --- the Backend protocol ------------------------------------------------
 
     async def create(self, kind: str, body: Mapping[str, Any]) -> str:
-        """Submit a task; returns its id. Re-sends only when no task can exist."""
+        """Submit a task, once; returns its id."""
         route = _route(CREATE_ROUTES, kind)
-        attempt = 0
-        while True:
-            try:
-                task_id = await self._create_once(route, body)
-            except UnknownCreateError:
-                raise
-            except BackendError as err:
-                if not err.retryable or attempt >= self._retries:
-                    raise
-                await self._sleep(self._delay(attempt, err.retry_after))
-                attempt += 1
-                continue
+        try:  # encoded here, not by httpx, so that a body that is not JSON is never "sent"
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"POST {route}: the request body is not JSON ({exc})") from None
+        try:
+            answer = await self._send("POST", self.base_url + route, auth=True, content=data,
+                                      headers={"Content-Type": "application/json"})
+        except _NOT_CONNECTED as exc:
+            raise BackendError(self._clean(f"cannot connect to {self.base_url} ({_reason(exc)})"),
+                               retryable=True) from None
+        except Exception as exc:  # noqa: BLE001 - any failure after sending: outcome unknown
+            raise UnknownCreateError(
+                self._clean(f"POST {route} was sent but its answer was lost ({_reason(exc)}); a task may exist")
+            ) from None
+        if answer.status == 200:
+            task_id = None if answer.over else task_id_of(read_json(answer.content)[0])
+            if task_id is None:
+                raise UnknownCreateError(
+                    self._clean(f"POST {route} answered 200 without a task id ({self._words(answer)}); "
+                                "a task may exist"),
+                    status=200,
+                    code=self._clean(parse_error_body(answer.content).code, 200),
+                )
             self._fresh.add((kind, task_id))
             return task_id
+        err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
+        if create_answer_lost(answer.status, err):
+            raise UnknownCreateError(
+                self._clean(f"POST {route} got {self._words(answer, err)} from a proxy; a task may exist"),
+                status=answer.status,
+            )
+        retryable = create_retryable(answer.status, err, known_model=self._known_model(str(body.get("model", ""))))
+        raise self._error(answer, err, retryable=retryable)
 
     async def get(self, kind: str, task_id: str) -> TaskState:
-        """The task's current state; transient failures are retried with backoff."""
+        """The task's current state, asked once."""
         path = _route(GET_ROUTES, kind).format(id=quote(task_id, safe=""))
-        attempt = 0
-        while True:
-            try:
-                doc = await self._get_json(path)
-            except BackendError as err:
-                if err.code == "task_not_exist" and (kind, task_id) in self._fresh:
-                    # the gateway may answer before it stores the row (§4): once
-                    self._fresh.discard((kind, task_id))
-                    await self._sleep(self._delay(0, err.retry_after))
-                    continue
-                if not err.retryable or attempt >= self._retries:
-                    raise
-                await self._sleep(self._delay(attempt, err.retry_after))
-                attempt += 1
-                continue
-            self._fresh.discard((kind, task_id))
-            if not isinstance(doc.get("status"), str):
-                # An error body, a stub or a wrong type where the status belongs: JSON, so not a
-                # maintenance page; a server that keeps saying it is broken, and the step fails.
-                err = parse_error_body(json.dumps(doc).encode(), "application/json")
-                words = err.message if err.shape else _snippet_of(doc)
-                bad = BackendError(self._scrub(f"GET {path} answered 200 without a task status: {words}"), status=200)
-                if attempt >= self._retries:
-                    raise bad
-                await self._sleep(self._delay(attempt, None))
-                attempt += 1
-                continue
-            return video_state(doc) if kind == "video" else image_state(doc)
+        try:
+            answer = await self._send("GET", self.base_url + path, auth=True)
+        except httpx.HTTPError as exc:
+            raise BackendError(self._clean(f"GET {path}: {_reason(exc)}"), retryable=True) from None
+        fresh = (kind, task_id) in self._fresh  # the first answer about a task we just created
+        self._fresh.discard((kind, task_id))
+        if answer.status != 200:
+            err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
+            # the gateway may answer before it stores the row (§4): once, right after our create
+            early = fresh and err.code == "task_not_exist"
+            raise self._error(answer, err, retryable=early or get_retryable(answer.status))
+        if answer.over:
+            raise BackendError(self._clean(f"GET {path} answered 200 with {self._words(answer)}"),
+                               status=200, retryable=True)
+        doc, _ = read_json(answer.content)
+        if not isinstance(doc, dict) or not isinstance(doc.get("status"), str):
+            # an unreadable answer, an error body, a stub or a wrong type where the status
+            # belongs: a server having trouble; the run's retry cap decides when to stop asking
+            err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
+            what = "with no task object" if not isinstance(doc, dict) else "without a task status"
+            words = err.message if err.shape or not isinstance(doc, dict) else snippet(answer.content)
+            raise BackendError(self._clean(f"GET {path} answered 200 {what}: {words}"), status=200, retryable=True)
+        state = video_state(doc) if kind == "video" else image_state(doc)
+        if state.error is not None:
+            state = dataclasses.replace(state, error=self._clean(state.error))
+        return state
 
     async def download(
-        self, kind: str, task_id: str, state: TaskState, dest: Path, *, max_bytes: int
+        self, kind: str, task_id: str, state: TaskState, dest_dir: Path, *, max_bytes: int,
+        deadline: float = DOWNLOAD_DEADLINE,
     ) -> Download:
-        """Stream the task's output into a temp file in ``dest`` (a folder), verified."""
+        """Stream the task's output into a temp file in ``dest_dir``, verified, within ``deadline`` seconds."""
         _route(GET_ROUTES, kind)
         url = state.url
         if url is None:
@@ -260,17 +270,21 @@ class OmniRoutersClient:
                 raise BackendError(f"{kind} task {task_id} completed without an output URL")
             url = f"{self.base_url}/v1/videos/{quote(task_id, safe='')}/content"
         if urlsplit(url).scheme not in ("http", "https"):
-            raise BackendError(f"{kind} task {task_id}: output URL is not http(s): {display_url(url)}")
-        label = f"download of {kind} task {task_id} from {display_url(url)}"
-        attempt = 0
-        while True:
-            try:
-                return await self._download_once(kind, url, Path(dest), max_bytes, label)
-            except BackendError as err:
-                if not err.retryable or attempt >= self._retries:
-                    raise
-                await self._sleep(self._delay(attempt, err.retry_after))
-                attempt += 1
+            raise BackendError(self._clean(f"{kind} task {task_id}: output URL is not http(s): {display_url(url)}"))
+        label = self._clean(f"download of {kind} task {task_id} from {display_url(url)}")
+        # The read timeout restarts with every byte; this bounds the whole transfer
+        # (a server trickling a byte a second never ends otherwise).
+        limit = asyncio.timeout(deadline)
+        try:
+            async with limit:
+                return await self._download_once(kind, url, Path(dest_dir), max_bytes, label)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise BackendError(f"{label}: not finished within the download deadline of {deadline:g} s; "
+                               "aborted") from None
+        except BackendError as err:
+            raise self._recleaned(err) from None
 
     async def publish(self, path: Path, media_type: str) -> str:
         """An http(s) URL serving the file: the configured publisher, else the emulator's uploads."""
@@ -285,108 +299,85 @@ class OmniRoutersClient:
             "(set publish: s3://bucket/prefix in the config)"
         ).publish(path, media_type)
 
+    async def find_tasks(self, body_digest: str) -> list[str] | None:
+        """Ids of the tasks this key made from a body (by canonical-JSON sha256); None: cannot tell.
+
+        Only the emulator can answer (``GET /_emulator/tasks``); the real API
+        has no such lookup, so a create whose answer was lost stays *unknown*.
+        """
+        if self.kind != "emulator":
+            return None
+        route = f"/_emulator/tasks?body_sha256={quote(body_digest, safe='')}"
+        try:
+            answer = await self._send("GET", self.base_url + route, auth=True)
+        except httpx.HTTPError as exc:
+            raise BackendError(self._clean(f"GET /_emulator/tasks: {_reason(exc)}"), retryable=True) from None
+        doc = None if answer.over else read_json(answer.content)[0]
+        if answer.status != 200 or not isinstance(doc, dict):
+            err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
+            raise self._error(answer, err, retryable=get_retryable(answer.status))
+        tasks = doc.get("tasks")
+        return [t for t in tasks if isinstance(t, str)] if isinstance(tasks, list) else None
+
     # --- one request each ----------------------------------------------------
 
-    async def _create_once(self, route: str, body: Mapping[str, Any]) -> str:
-        try:
-            resp = await self._api("POST", route, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # nothing reached the server: safe to send again
-            raise BackendError(self._no_connection(exc), retryable=True) from None
-        except Exception as exc:  # noqa: BLE001 - any failure after sending: outcome unknown
-            raise UnknownCreateError(
-                self._scrub(f"POST {route} was sent but its answer was lost ({_reason(exc)}); a task may exist")
-            ) from None
-        self._seen(resp, "POST", route)
-        if resp.status_code == 200:
-            doc = _json_or_none(resp.content)
-            task_id = task_id_of(doc)
-            if task_id is None:
-                err = parse_error_body(resp.content, resp.headers.get("content-type", ""))
-                raise UnknownCreateError(
-                    self._scrub(f"POST {route} answered 200 without a task id ({err.message}); a task may exist"),
-                    status=200,
-                    code=err.code,
-                )
-            return task_id
-        err = parse_error_body(resp.content, resp.headers.get("content-type", ""))
-        if create_answer_lost(resp.status_code, err):
-            raise UnknownCreateError(
-                self._scrub(f"POST {route} got {err.message} from a proxy; a task may exist"),
-                status=resp.status_code,
-            )
-        model = str(body.get("model", ""))
-        raise self._error(resp, err, retryable=create_retryable(resp.status_code, err, known_model=self._known_model(model)))
-
-    async def _get_json(self, path: str) -> Mapping[str, Any]:
-        try:
-            resp = await self._api("GET", path)
-        except httpx.HTTPError as exc:
-            raise BackendError(self._scrub(f"GET {path}: {_reason(exc)}"), retryable=True) from None
-        self._seen(resp, "GET", path)
-        if resp.status_code != 200:
-            err = parse_error_body(resp.content, resp.headers.get("content-type", ""))
-            raise self._error(resp, err, retryable=get_retryable(resp.status_code))
-        doc = _json_or_none(resp.content)
-        if not isinstance(doc, dict):
-            err = parse_error_body(resp.content, resp.headers.get("content-type", ""))
-            raise BackendError(self._scrub(f"GET {path} answered 200 with no task object: {err.message}"), status=200, retryable=True)
-        return doc
-
-    async def _api(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
-                   headers: Mapping[str, str] | None = None) -> httpx.Response:
-        """One request to the API's own origin, its body read: straight to the transport when there is one."""
-        url, headers = self.base_url + path, {**self._auth(), **(headers or {})}
-        if self._direct is None:
-            return await self._http.request(method, url, json=json, content=content, headers=headers)
-        request = httpx.Request(method, url, json=json, content=content,
-                                headers={**_HEADERS, **headers},
-                                extensions={"timeout": self._timeouts})
-        resp = await self._direct.handle_async_request(request)
-        try:
-            await resp.aread()
-        finally:
-            await resp.aclose()
-        return resp
+    async def _send(self, method: str, url: str, *, auth: bool, content: bytes | None = None,
+                    headers: Mapping[str, str] | None = None, cap: int = MAX_ANSWER_BYTES) -> _Answer:
+        """One request, its body read up to ``cap`` bytes."""
+        headers = {**(self._auth() if auth else {}), **(headers or {})}
+        async with self._http.stream(method, url, content=content, headers=headers) as resp:
+            self._seen(resp, method, urlsplit(url).path)
+            data, over = await _read_capped(resp, cap)
+            return _Answer(resp.status_code, resp.headers, data, over)
 
     async def _download_once(self, kind: str, url: str, dest: Path, max_bytes: int, label: str) -> Download:
-        # the key goes only to the API's own origin, never to a vendor's CDN
-        headers = self._auth() if _same_origin(url, self.base_url) else {}
+        # the key goes only to the API's own origin, never to a vendor's CDN; on a redirect
+        # httpx builds the next request and drops the Authorization header when the origin changes
+        request = self._http.build_request("GET", url, headers=self._auth() if _same_origin(url, self.base_url) else {})
         try:
-            async with self._dl.stream("GET", url, headers=headers, follow_redirects=True) as resp:
-                self._seen(resp, "GET", display_url(url))
-                if resp.status_code != 200:
-                    content = await _read_some(resp, 65536)
-                    err = parse_error_body(content, resp.headers.get("content-type", ""))
-                    not_ready = resp.status_code == 400 and "not completed" in err.message.lower()
-                    raise self._error(resp, err, retryable=get_retryable(resp.status_code) or not_ready, prefix=label)
-                return await save_stream(resp, kind, dest, max_bytes=max_bytes, label=label)
-        except httpx.TooManyRedirects:
-            raise BackendError(f"{label}: redirect loop (more than {self._max_redirects} redirects)") from None
+            for _hop in range(self._max_redirects + 1):
+                resp = await self._http.send(request, stream=True)
+                try:
+                    self._seen(resp, "GET", display_url(str(request.url)))
+                    if resp.next_request is not None:  # a redirect: its body is not read
+                        request = resp.next_request
+                        continue
+                    if resp.status_code != 200:
+                        content, _ = await _read_capped(resp, _ERROR_PEEK)
+                        err = parse_error_body(content, resp.headers.get("content-type", ""))
+                        not_ready = resp.status_code == 400 and "not completed" in err.message.lower()
+                        raise self._error(resp, err, retryable=get_retryable(resp.status_code) or not_ready,
+                                          prefix=label)
+                    return await save_stream(resp, kind, dest, max_bytes=max_bytes, label=label)
+                finally:
+                    await resp.aclose()
+            raise BackendError(f"{label}: redirect loop (more than {self._max_redirects} redirects)")
+        except httpx.UnsupportedProtocol as exc:
+            raise BackendError(self._clean(f"{label}: redirected to a URL that is not http(s) ({_reason(exc)})"))\
+                from None
         except httpx.TimeoutException as exc:
-            raise BackendError(self._scrub(f"{label}: stalled ({_reason(exc)})"), retryable=True) from None
+            raise BackendError(self._clean(f"{label}: stalled ({_reason(exc)})"), retryable=True) from None
         except httpx.HTTPError as exc:
-            raise BackendError(self._scrub(f"{label}: {_reason(exc)}"), retryable=True) from None
+            raise BackendError(self._clean(f"{label}: {_reason(exc)}"), retryable=True) from None
 
     async def _post_bytes(self, route: str, data: bytes, media_type: str) -> Mapping[str, Any]:
         try:
-            resp = await self._api("POST", route, content=data, headers={"Content-Type": media_type})
+            answer = await self._send("POST", self.base_url + route, auth=True, content=data,
+                                      headers={"Content-Type": media_type})
         except httpx.HTTPError as exc:
-            raise BackendError(self._scrub(f"POST {route}: {_reason(exc)}"), retryable=True) from None
-        self._seen(resp, "POST", route)
-        doc = _json_or_none(resp.content)
-        if resp.status_code != 200 or not isinstance(doc, dict):
-            err = parse_error_body(resp.content, resp.headers.get("content-type", ""))
-            raise self._error(resp, err, retryable=get_retryable(resp.status_code))
+            raise BackendError(self._clean(f"POST {route}: {_reason(exc)}"), retryable=True) from None
+        doc = None if answer.over else read_json(answer.content)[0]
+        if answer.status != 200 or not isinstance(doc, dict):
+            err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
+            raise self._error(answer, err, retryable=get_retryable(answer.status))
         return doc
 
     async def _identify(self) -> None:
         """Ask once whether the server is the emulator (every emulator answer says so)."""
         try:
-            resp = await self._api("GET", "/_emulator/stats")
+            await self._send("GET", self.base_url + "/_emulator/stats", auth=True, cap=_ERROR_PEEK)
         except httpx.HTTPError:
             return
-        self._seen(resp, "GET", "/_emulator/stats")
 
     # --- helpers ---------------------------------------------------------------
 
@@ -398,32 +389,57 @@ class OmniRoutersClient:
             self._emulator = True
         log.debug("%s %s -> %s", method, what, resp.status_code)
 
-    def _error(self, resp: httpx.Response, err: ErrorBody, *, retryable: bool, prefix: str = "") -> BackendError:
-        message = f"{prefix}: {err.message}" if prefix else err.message
+    def _clean(self, text: str, limit: int | None = None) -> str:
+        """Server words made safe to keep and show: the key scrubbed, the length bounded."""
+        return clean(text, self._key.reveal()) if limit is None else clean(text, self._key.reveal(), limit)
+
+    def _words(self, answer: _Answer, err: ErrorBody | None = None) -> str:
+        """What an answer said, for a message; an over-size one by the cap it broke."""
+        if answer.over:
+            return f"more than {MAX_ANSWER_BYTES} bytes, over the cap for an API answer; not read"
+        if read_json(answer.content)[1] == DEEP:
+            return f"JSON {DEEP}"
+        return (err or parse_error_body(answer.content, answer.headers.get("content-type", ""))).message
+
+    def _error(self, resp: _Answer | httpx.Response, err: ErrorBody, *, retryable: bool,
+               prefix: str = "") -> BackendError:
+        message = err.message
+        if isinstance(resp, _Answer) and resp.over:
+            message += f" (answer cut at the {MAX_ANSWER_BYTES}-byte cap)"
+        if prefix:
+            message = f"{prefix}: {message}"
+        status = resp.status if isinstance(resp, _Answer) else resp.status_code
         return BackendError(
-            self._scrub(message),
-            status=resp.status_code,
-            code=self._scrub(err.code),
+            self._clean(message),
+            status=status,
+            code=self._clean(err.code, 200),
             retryable=retryable,
             retry_after=parse_retry_after(resp.headers.get("retry-after"), self._clock()),
         )
 
-    def _scrub(self, text: str) -> str:
-        """Remove the key (whole, or without its ``sk-`` prefix) from any text we show."""
-        key = self._key.reveal()
-        text = text.replace(key, "sk-***")
-        body = key[3:] if key.startswith("sk-") else key
-        return text.replace(body, "***") if len(body) >= 8 else text
+    def _recleaned(self, err: BackendError) -> BackendError:
+        """The same error with its words cleaned (save_stream quotes what a server sent)."""
+        return BackendError(self._clean(err.message), status=err.status, code=self._clean(err.code, 200),
+                            retryable=err.retryable, retry_after=err.retry_after)
 
-    def _no_connection(self, exc: Exception) -> str:
-        return self._scrub(f"cannot connect to {self.base_url} ({_reason(exc)})")
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        first, most = self._backoff
-        delay = min(most, first * (2**attempt))
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, _MAX_RETRY_AFTER))
-        return delay
+async def _http_only(request: httpx.Request) -> None:
+    """Refuse any scheme but http(s) on every request, redirects included, whatever the transport."""
+    if request.url.scheme not in ("http", "https"):
+        raise httpx.UnsupportedProtocol(f"the URL scheme {request.url.scheme!r} is not http(s)", request=request)
+
+
+async def _read_capped(resp: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes of the body, and whether there was more; nothing when the length says too much."""
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return b"", True
+    data = bytearray()
+    async for chunk in resp.aiter_bytes():
+        data += chunk
+        if len(data) > cap:
+            return bytes(data[:cap]), True
+    return bytes(data), False
 
 
 def _route(routes: Mapping[str, str], kind: str) -> str:
@@ -439,30 +455,9 @@ def _reason(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _json_or_none(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _snippet_of(doc: Mapping[str, Any]) -> str:
-    text = json.dumps(doc, ensure_ascii=False)
-    return text if len(text) <= 300 else text[:300] + "…"
-
-
 def _same_origin(url: str, base: str) -> bool:
     a, b = urlsplit(url), urlsplit(base)
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
-
-
-async def _read_some(resp: httpx.Response, limit: int) -> bytes:
-    data = b""
-    async for chunk in resp.aiter_bytes():
-        data += chunk
-        if len(data) >= limit:
-            break
-    return data[:limit]
 
 
 def _catalogue_knows(model: str) -> bool:

@@ -1,6 +1,7 @@
 """Fixtures for the backend client: small, real ASGI servers that answer exactly
 what a test needs (including hostile answers), a recorder of what they received,
-a sleep that records instead of waiting, and a uvicorn runner for TCP cases."""
+and a uvicorn runner for TCP cases. The client makes one attempt per call, so
+no test here waits or sleeps."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,16 +31,6 @@ class Recorder:
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for r in self.requests if r["method"] == method and r["path"] == path)
-
-
-@dataclass
-class Sleeps:
-    """An injected sleep: records each delay and returns at once."""
-
-    delays: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 def make_app(routes: dict[tuple[str, str], Callable[..., Any]], recorder: Recorder):  # type: ignore[no-untyped-def]
@@ -87,19 +78,12 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def client_for(recorder: Recorder, sleeps: Sleeps) -> Iterator[Callable[..., OmniRoutersClient]]:
+def client_for(recorder: Recorder) -> Iterator[Callable[..., OmniRoutersClient]]:
     """Build a client over an in-process app made from ``routes``; closed after the test."""
     made: list[OmniRoutersClient] = []
 
     def build(routes: dict[tuple[str, str], Callable[..., Any]], **options: Any) -> OmniRoutersClient:
         app = make_app(routes, recorder)
-        options.setdefault("sleep", sleeps)
-        options.setdefault("retries", 2)
         client = OmniRoutersClient(
             "http://api.test/v1/", FAKE_KEY, transport=httpx.ASGITransport(app=app), **options
         )
@@ -149,3 +133,62 @@ def serve() -> Iterator[Callable[[Any], str]]:
 def fake_key() -> str:
     """The recognisable key every in-process client uses; it must never show up anywhere."""
     return FAKE_KEY
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Handler], tuple[str, list[bytes]]]]:
+    """Start a raw TCP server on 127.0.0.1; returns (origin, request heads it read)."""
+    loops: list[tuple[asyncio.AbstractEventLoop, threading.Thread, object]] = []
+
+    def start(handler: Handler) -> tuple[str, list[bytes]]:
+        heads: list[bytes] = []
+        ready = threading.Event()
+        box: dict[str, object] = {}
+        loop = asyncio.new_event_loop()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            heads.append(head)
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+            if length:
+                await reader.readexactly(length)
+            try:
+                await handler(reader, writer)
+            finally:
+                writer.close()
+
+        async def main() -> None:
+            server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+            box["port"] = server.sockets[0].getsockname()[1]
+            box["server"] = server
+            ready.set()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(main())
+            loop.run_forever()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        ready.wait(5)
+        loops.append((loop, thread, box["server"]))
+        return f"http://127.0.0.1:{box['port']}", heads
+
+    yield start
+
+    async def cancel_all(server) -> None:  # type: ignore[no-untyped-def]
+        server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+    for loop, thread, server in loops:
+        asyncio.run_coroutine_threadsafe(cancel_all(server), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()

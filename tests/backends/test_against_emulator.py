@@ -23,7 +23,7 @@ MB = 1 << 20
 class Emu:
     """An emulator app on a fake clock, and a client over it that sleeps on that clock."""
 
-    def __init__(self, faults: str = "", retries: int = 2, **config) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, faults: str = "", **config) -> None:  # type: ignore[no-untyped-def]
         self.clock = FakeClock()
         self.app = create_app(EmulatorConfig(clock=self.clock, sleep=self.clock.sleep, faults=parse_faults(faults), **config))
         self.client = OmniRoutersClient(
@@ -31,8 +31,7 @@ class Emu:
             "sk-omniflow-emulator",
             kind="emulator",
             transport=httpx.ASGITransport(app=self.app),
-            sleep=self.clock.sleep,
-            retries=retries,
+            clock=self.clock,
         )
 
     @property
@@ -41,10 +40,16 @@ class Emu:
 
 
 async def wait_done(backend, kind: str, task_id: str, clock: FakeClock) -> TaskState:  # type: ignore[no-untyped-def]
+    """A minimal poll loop (the run layer's is in omniflow/run): transient errors are asked again."""
     for _ in range(100):
-        state = await backend.get(kind, task_id)
-        if state.done:
-            return state
+        try:
+            state = await backend.get(kind, task_id)
+        except BackendError as exc:
+            if not exc.retryable:
+                raise
+        else:
+            if state.done:
+                return state
         await clock.sleep(backend.poll_interval[1])
     raise AssertionError("task never finished")
 
@@ -52,14 +57,14 @@ async def wait_done(backend, kind: str, task_id: str, clock: FakeClock) -> TaskS
 def test_make_backend_emulator_runs_a_video_task_end_to_end(tmp_path: Path):
     clock = FakeClock()
     config = EmulatorConfig(clock=clock, sleep=clock.sleep)
-    backend = make_backend("emulator", emulator_config=config, sleep=clock.sleep)
-    assert (backend.kind, backend.poll_interval) == ("emulator", EMULATOR_POLL_INTERVAL)
+    backend = make_backend("emulator", emulator_config=config, clock=clock)
+    assert (backend.kind, backend.poll_interval, backend.forgets_tasks) == ("emulator", EMULATOR_POLL_INTERVAL, True)
 
     async def go():  # type: ignore[no-untyped-def]
         async with backend:
             task_id = await backend.create("video", VIDEO)
             state = await wait_done(backend, "video", task_id, clock)
-            return state, await backend.download("video", task_id, state, tmp_path, max_bytes=50 * MB)
+            return state, await backend.download("video", task_id, state, tmp_path, max_bytes=50 * MB, deadline=60.0)
 
     state, dl = asyncio.run(go())
     assert state.status == "completed" and state.progress == 100
@@ -76,7 +81,7 @@ def test_image_task_then_publish_its_file_and_use_the_url_in_a_video(tmp_path: P
         async with emu.client as c:
             image_id = await c.create("image", IMAGE)
             state = await wait_done(c, "image", image_id, emu.clock)
-            png = await c.download("image", image_id, state, tmp_path, max_bytes=10 * MB)
+            png = await c.download("image", image_id, state, tmp_path, max_bytes=10 * MB, deadline=60.0)
             url = await c.publish(png.path, png.media_type)
             video_id = await c.create("video", {**VIDEO, "images": [url]})
             return png, url, video_id
@@ -96,12 +101,12 @@ def test_a_rejected_body_reports_the_emulators_words_once(tmp_path: Path):
     assert emu.stats["routes"]["POST /v1/videos"] == 1 and emu.stats["creates_total"] == 0
 
 
-def test_saturation_429s_are_resent_and_never_make_duplicate_tasks():
+def test_a_429_is_exactly_one_post_a_retryable_error_and_no_task():
     emu = Emu(faults="create_429=1.0", retry_after=4)
     with pytest.raises(BackendError) as info:
         asyncio.run(emu.client.create("video", VIDEO))
     assert info.value.status == 429 and info.value.retryable and info.value.retry_after == 4.0
-    assert emu.stats["routes"]["POST /v1/videos"] == 3  # one try + two re-sends
+    assert emu.stats["routes"]["POST /v1/videos"] == 1  # the client never re-sends; the run layer may
     assert emu.stats["creates_total"] == 0
 
 
@@ -114,12 +119,12 @@ def test_a_dropped_create_is_unknown_and_not_resent():
 
 
 @pytest.mark.parametrize("fault", ["create_502", "create_503"])
-def test_gateway_5xx_with_an_error_body_is_resent(fault):
+def test_gateway_5xx_with_an_error_body_is_retryable(fault):
     emu = Emu(faults=f"{fault}=1.0")
     with pytest.raises(BackendError) as info:
         asyncio.run(emu.client.create("video", VIDEO))
     assert info.value.retryable and not isinstance(info.value, UnknownCreateError)
-    assert emu.stats["routes"]["POST /v1/videos"] == 3 and emu.stats["creates_total"] == 0
+    assert emu.stats["routes"]["POST /v1/videos"] == 1 and emu.stats["creates_total"] == 0
 
 
 def test_a_failed_task_carries_the_servers_reason():
@@ -133,23 +138,23 @@ def test_a_failed_task_carries_the_servers_reason():
     assert state.status == "failed" and state.error and state.url is None
 
 
-def test_a_truncated_download_is_retried_and_leaves_no_file(tmp_path: Path):
+def test_a_truncated_download_is_retryable_and_leaves_no_file(tmp_path: Path):
     emu = Emu(faults="download_truncate=1.0")
 
     async def go():  # type: ignore[no-untyped-def]
         task_id = await emu.client.create("video", VIDEO)
         state = await wait_done(emu.client, "video", task_id, emu.clock)
-        return await emu.client.download("video", task_id, state, tmp_path, max_bytes=50 * MB)
+        return await emu.client.download("video", task_id, state, tmp_path, max_bytes=50 * MB, deadline=60.0)
 
     with pytest.raises(BackendError) as info:
         asyncio.run(go())
     assert info.value.retryable
     assert list(tmp_path.iterdir()) == []
-    assert sum(n for route, n in emu.stats["routes"].items() if route.endswith("/content")) == 3
+    assert sum(n for route, n in emu.stats["routes"].items() if route.endswith("/content")) == 1
 
 
-def test_query_500s_are_retried_by_get():
-    emu = Emu(faults="query_500=0.5", retries=8)
+def test_query_500s_are_retryable_and_the_task_completes_when_asked_again():
+    emu = Emu(faults="query_500=0.5")
 
     async def go():  # type: ignore[no-untyped-def]
         task_id = await emu.client.create("video", VIDEO)
@@ -164,7 +169,7 @@ def test_a_size_cap_applies_to_emulator_downloads(tmp_path: Path):
     async def go():  # type: ignore[no-untyped-def]
         task_id = await emu.client.create("video", VIDEO)
         state = await wait_done(emu.client, "video", task_id, emu.clock)
-        return await emu.client.download("video", task_id, state, tmp_path, max_bytes=100)
+        return await emu.client.download("video", task_id, state, tmp_path, max_bytes=100, deadline=60.0)
 
     with pytest.raises(BackendError, match="over the limit of 100"):
         asyncio.run(go())

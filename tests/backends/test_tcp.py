@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -28,15 +26,6 @@ pytestmark = pytest.mark.tcp
 TASK = "task_" + "d" * 32
 MP4 = b"\x00\x00\x00\x18ftypisom" + b"\x01" * 5000
 BODY = {"model": "Kling-3.0-omni-1080p", "prompt": "p", "seconds": "5"}
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 def call(client: OmniRoutersClient, method: str, *args, **kw):  # type: ignore[no-untyped-def]
@@ -49,66 +38,9 @@ def call(client: OmniRoutersClient, method: str, *args, **kw):  # type: ignore[n
     return asyncio.run(go())
 
 
-def make_client(origin: str, key: str, sleeps: Sleeps, **kw) -> OmniRoutersClient:  # type: ignore[no-untyped-def]
+def make_client(origin: str, key: str, **kw) -> OmniRoutersClient:  # type: ignore[no-untyped-def]
     kw.setdefault("timeout", httpx.Timeout(connect=2.0, read=0.3, write=2.0, pool=2.0))
-    kw.setdefault("retries", 2)
-    return OmniRoutersClient(origin, key, sleep=sleeps, **kw)
-
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[[Handler], tuple[str, list[bytes]]]]:
-    """Start a raw TCP server on 127.0.0.1; returns (origin, request heads it read)."""
-    loops: list[tuple[asyncio.AbstractEventLoop, threading.Thread, object]] = []
-
-    def start(handler: Handler) -> tuple[str, list[bytes]]:
-        heads: list[bytes] = []
-        ready = threading.Event()
-        box: dict[str, object] = {}
-        loop = asyncio.new_event_loop()
-
-        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            head = await reader.readuntil(b"\r\n\r\n")
-            heads.append(head)
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
-            if length:
-                await reader.readexactly(length)
-            try:
-                await handler(reader, writer)
-            finally:
-                writer.close()
-
-        async def main() -> None:
-            server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-            box["port"] = server.sockets[0].getsockname()[1]
-            box["server"] = server
-            ready.set()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(main())
-            loop.run_forever()
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        ready.wait(5)
-        loops.append((loop, thread, box["server"]))
-        return f"http://127.0.0.1:{box['port']}", heads
-
-    yield start
-
-    async def cancel_all(server) -> None:  # type: ignore[no-untyped-def]
-        server.close()
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
-
-    for loop, thread, server in loops:
-        asyncio.run_coroutine_threadsafe(cancel_all(server), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+    return OmniRoutersClient(origin, key, **kw)
 
 
 def closed_port() -> int:
@@ -117,14 +49,12 @@ def closed_port() -> int:
         return s.getsockname()[1]  # closed on exit: connecting is refused
 
 
-def test_connection_refused_proves_no_task_so_the_create_is_resent_then_reported(fake_key):
-    sleeps = Sleeps()
-    client = make_client(f"http://127.0.0.1:{closed_port()}", fake_key, sleeps)
+def test_connection_refused_proves_no_task_so_the_create_is_retryable(fake_key):
+    client = make_client(f"http://127.0.0.1:{closed_port()}", fake_key)
     with pytest.raises(BackendError, match="cannot connect to http://127.0.0.1") as info:
         call(client, "create", "video", BODY)
     assert not isinstance(info.value, UnknownCreateError)
     assert info.value.retryable and info.value.status is None
-    assert len(sleeps.delays) == 2  # re-sent twice: nothing had reached a server
 
 
 def test_a_connection_dropped_after_the_request_makes_the_create_unknown(raw_server, fake_key):
@@ -132,10 +62,9 @@ def test_a_connection_dropped_after_the_request_makes_the_create_unknown(raw_ser
         return None  # read the request, answer nothing, close
 
     origin, heads = raw_server(hang_up)
-    sleeps = Sleeps()
     with pytest.raises(UnknownCreateError, match="sent but its answer was lost .*a task may exist"):
-        call(make_client(origin, fake_key, sleeps), "create", "video", BODY)
-    assert len(heads) == 1 and sleeps.delays == []  # never re-sent
+        call(make_client(origin, fake_key), "create", "video", BODY)
+    assert len(heads) == 1  # never re-sent
 
 
 def test_a_create_whose_answer_times_out_is_unknown_and_not_resent(raw_server, fake_key):
@@ -144,7 +73,7 @@ def test_a_create_whose_answer_times_out_is_unknown_and_not_resent(raw_server, f
 
     origin, heads = raw_server(silent)
     with pytest.raises(UnknownCreateError, match="ReadTimeout"):
-        call(make_client(origin, fake_key, Sleeps()), "create", "video", BODY)
+        call(make_client(origin, fake_key), "create", "video", BODY)
     assert len(heads) == 1
 
 
@@ -155,25 +84,25 @@ def test_a_download_that_stalls_errors_out_and_leaves_nothing(raw_server, fake_k
         await asyncio.Event().wait()  # until the test ends
 
     origin, heads = raw_server(stall)
-    client = make_client(origin, fake_key, Sleeps(), retries=0)
     state = TaskState("completed", 100, origin + "/v.mp4", None, {})
     with pytest.raises(BackendError, match="stalled") as info:
-        call(client, "download", "video", TASK, state, tmp_path, max_bytes=1 << 20)
+        call(make_client(origin, fake_key), "download", "video", TASK, state, tmp_path, max_bytes=1 << 20,
+             deadline=30.0)
     assert info.value.retryable
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_body_cut_short_by_a_closed_connection_is_retried_then_reported(raw_server, fake_key, tmp_path):
+def test_a_body_cut_short_by_a_closed_connection_is_one_request_and_retryable(raw_server, fake_key, tmp_path):
     async def cut(reader, writer):  # type: ignore[no-untyped-def]
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n" % len(MP4) + MP4[:100])
         await writer.drain()
 
     origin, heads = raw_server(cut)
-    sleeps = Sleeps()
     state = TaskState("completed", 100, origin + "/v.mp4", None, {})
     with pytest.raises(BackendError) as info:
-        call(make_client(origin, fake_key, sleeps), "download", "video", TASK, state, tmp_path, max_bytes=1 << 20)
-    assert info.value.retryable and len(heads) == 3 and len(sleeps.delays) == 2
+        call(make_client(origin, fake_key), "download", "video", TASK, state, tmp_path, max_bytes=1 << 20,
+             deadline=30.0)
+    assert info.value.retryable and len(heads) == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -194,10 +123,10 @@ def test_a_full_round_trip_over_uvicorn(serve, fake_key, tmp_path):
     origin = serve(app)
 
     async def go():  # type: ignore[no-untyped-def]
-        async with make_client(origin + "/v1", fake_key, Sleeps()) as client:
+        async with make_client(origin + "/v1", fake_key) as client:
             task_id = await client.create("video", BODY)
             state = await client.get("video", task_id)
-            return await client.download("video", task_id, state, tmp_path, max_bytes=1 << 20)
+            return await client.download("video", task_id, state, tmp_path, max_bytes=1 << 20, deadline=30.0)
 
     dl = asyncio.run(go())
     assert dl.bytes == len(MP4) and dl.path.read_bytes() == MP4
@@ -210,7 +139,7 @@ def test_the_served_emulator_dropping_a_create_gives_an_unknown_create(serve, fa
     app = create_app(EmulatorConfig(faults=parse_faults("create_drop=1.0")))
     origin = serve(app)
     with pytest.raises(UnknownCreateError):
-        call(make_client(origin, fake_key, Sleeps()), "create", "video", BODY)
+        call(make_client(origin, fake_key), "create", "video", BODY)
     # the server thread counts the route after the connection is gone: let it finish
     import time
 
@@ -219,3 +148,188 @@ def test_the_served_emulator_dropping_a_create_gives_an_unknown_create(serve, fa
         time.sleep(0.01)
     stats = app.state.emulator.stats()
     assert stats["routes"]["POST /v1/videos"] == 1 and stats["creates_total"] == 1
+
+
+# --- bounded reads, overall deadline, redirects, one pooled client ---------------------------------
+
+MB = 1 << 20
+
+
+class Sent:
+    """Bytes a raw server managed to hand to the socket before the client hung up."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    async def stream(self, writer: asyncio.StreamWriter, head: bytes, first: bytes, total: int) -> None:
+        """``head``, then a chunked body: ``first`` and filler up to ``total`` bytes (one reused buffer)."""
+        filler = b"x" * MB
+        try:
+            writer.write(head)
+            for piece in (first, *([filler] * ((total - len(first)) // MB))):
+                writer.write(b"%x\r\n" % len(piece))
+                writer.write(piece)
+                writer.write(b"\r\n")
+                await writer.drain()
+                self.bytes += len(piece)
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        except (ConnectionError, OSError):
+            pass  # the client stopped reading and closed: what we want
+
+
+CHUNKED = b"HTTP/1.1 %d OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_a_400_mb_status_answer_is_refused_at_the_cap_without_reading_it_whole(raw_server, fake_key):
+    import tracemalloc
+
+    from omniflow.backends.omnirouters import MAX_ANSWER_BYTES
+
+    sent = Sent()
+
+    async def huge(reader, writer):  # type: ignore[no-untyped-def]
+        await sent.stream(writer, CHUNKED % 200, b'{"id": "%s", "status": "queued", "pad": "' % TASK.encode(), 400 * MB)
+
+    origin, heads = raw_server(huge)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BackendError) as info:
+            call(make_client(origin, fake_key, timeout=httpx.Timeout(10.0)), "get", "video", TASK)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.retryable and info.value.status == 200
+    assert f"more than {MAX_ANSWER_BYTES} bytes" in info.value.message
+    assert sent.bytes < 100 * MB  # the server was cut off long before 400 MB
+    assert peak < 50 * MB, peak
+    assert len(heads) == 1
+
+
+def test_an_announced_400_mb_answer_is_refused_before_reading(raw_server, fake_key):
+    async def announced(reader, writer):  # type: ignore[no-untyped-def]
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{" % (400 * MB))
+        await writer.drain()
+        await asyncio.Event().wait()
+
+    origin, _ = raw_server(announced)
+    with pytest.raises(UnknownCreateError, match="over the cap for an API answer"):
+        call(make_client(origin, fake_key, timeout=httpx.Timeout(10.0)), "create", "video", BODY)
+
+
+def test_a_200_mb_error_message_is_cut_at_the_cap_and_quoted_short(raw_server, fake_key):
+    from omniflow.backends.scrub import MAX_TEXT
+
+    sent = Sent()
+
+    async def wordy(reader, writer):  # type: ignore[no-untyped-def]
+        await sent.stream(writer, CHUNKED % 400, b'{"error": {"message": "', 200 * MB)
+
+    origin, _ = raw_server(wordy)
+    with pytest.raises(BackendError) as info:
+        call(make_client(origin, fake_key, timeout=httpx.Timeout(10.0)), "create", "video", BODY)
+    err = info.value
+    assert not isinstance(err, UnknownCreateError) and err.status == 400 and not err.retryable
+    assert len(err.message) <= MAX_TEXT and len(str(err)) <= MAX_TEXT + 40
+    assert "cap" in err.message
+    assert sent.bytes < 100 * MB
+
+
+def test_a_download_trickling_a_byte_a_second_ends_at_the_deadline(raw_server, fake_key, tmp_path):
+    sent = Sent()
+
+    async def trickle(reader, writer):  # type: ignore[no-untyped-def]
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n" % len(MP4))
+        try:
+            for byte in MP4:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                sent.bytes += 1
+                await asyncio.sleep(1.0)
+        except (ConnectionError, OSError):
+            pass
+
+    origin, _ = raw_server(trickle)
+    state = TaskState("completed", 100, origin + "/v.mp4", None, {})
+    # the read timeout (30 s) restarts with every byte: only the deadline can end this
+    client = make_client(origin, fake_key, timeout=httpx.Timeout(30.0))
+    with pytest.raises(BackendError, match=r"download deadline of 0\.5 s") as info:
+        call(client, "download", "video", TASK, state, tmp_path, max_bytes=1 << 20, deadline=0.5)
+    assert not info.value.retryable
+    assert sent.bytes <= 2  # a byte a second: the transfer was stopped, not finished
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://127.0.0.1/v.mp4"])
+def test_a_redirect_to_a_scheme_that_is_not_http_is_a_clean_error(raw_server, fake_key, tmp_path, location):
+    async def redirect(reader, writer):  # type: ignore[no-untyped-def]
+        writer.write(b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n" % location.encode())
+        await writer.drain()
+
+    origin, heads = raw_server(redirect)
+    state = TaskState("completed", 100, origin + "/v.mp4", None, {})
+    with pytest.raises(BackendError, match="redirected to a URL that is not http") as info:
+        call(make_client(origin, fake_key), "download", "video", TASK, state, tmp_path, max_bytes=1 << 20,
+             deadline=30.0)
+    assert not info.value.retryable
+    assert len(heads) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_concurrent_requests_share_at_most_max_connections(raw_server, fake_key):
+    busy = {"now": 0, "peak": 0}
+
+    async def slow_task(reader, writer):  # type: ignore[no-untyped-def]
+        busy["now"] += 1
+        busy["peak"] = max(busy["peak"], busy["now"])
+        await asyncio.sleep(0.05)
+        body = b'{"id": "%s", "status": "queued", "progress": 0}' % TASK.encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        busy["now"] -= 1
+
+    origin, heads = raw_server(slow_task)
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client(origin, fake_key, max_connections=2, timeout=httpx.Timeout(10.0)) as client:
+            return await asyncio.gather(*(client.get("video", TASK) for _ in range(10)))
+
+    states = asyncio.run(go())
+    assert [s.status for s in states] == ["queued"] * 10
+    assert len(heads) == 10 and busy["peak"] <= 2
+
+
+def test_an_http_proxy_from_the_environment_is_used(raw_server, fake_key, monkeypatch):
+    async def proxy(reader, writer):  # type: ignore[no-untyped-def]
+        body = b'{"id": "%s", "status": "in_progress", "progress": 5}' % TASK.encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+
+    origin, heads = raw_server(proxy)
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", origin)
+    state = call(make_client("http://api.invalid", fake_key), "get", "video", TASK)
+    assert state.status == "in_progress"
+    assert heads[0].startswith(f"GET http://api.invalid/v1/videos/{TASK} HTTP/1.1".encode())
+
+
+def test_a_redirect_body_is_never_read(raw_server, fake_key, tmp_path):
+    sent = Sent()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
+
+    async def redirect_then_serve(reader, writer):  # type: ignore[no-untyped-def]
+        if len(heads) == 1:  # the first request: a redirect with an endless body
+            await sent.stream(writer, b"HTTP/1.1 302 Found\r\nLocation: /k.png\r\nTransfer-Encoding: chunked\r\n\r\n",
+                              b"x", 400 * MB)
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n" % len(png) + png)
+            await writer.drain()
+
+    origin, heads = raw_server(redirect_then_serve)
+    state = TaskState("completed", 100, origin + "/r", None, {})
+    dl = call(make_client(origin, fake_key, timeout=httpx.Timeout(10.0)), "download", "image", TASK, state, tmp_path,
+              max_bytes=1 << 20, deadline=30.0)
+    assert dl.bytes == len(png) and len(heads) == 2
+    assert sent.bytes < 100 * MB

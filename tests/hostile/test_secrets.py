@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import secrets
 import subprocess
@@ -42,14 +43,28 @@ steps:
 """
 
 
+# the key as careless servers echo it: raw, base64 of "Bearer <key>", hex, UTF-16
+DISGUISES = {
+    "raw": KEY,
+    "base64 of Bearer key": base64.b64encode(f"Bearer {KEY}".encode()).decode(),
+    "hex": KEY.encode().hex(),
+    "utf-16": KEY.encode("utf-16-le").decode("latin-1"),
+}
+NEEDLES = [KEY.encode(), BODY.encode(), KEY.encode("utf-16-le")] + [f.encode() for f in DISGUISES.values()]
+
+
 def _leaks(folder: Path) -> list[str]:
     found = []
     for path in folder.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            if KEY.encode() in data or BODY.encode() in data:
+            if any(needle in data for needle in NEEDLES):
                 found.append(str(path.relative_to(folder)))
     return found
+
+
+def _leaked(text: str) -> bool:
+    return any(needle.decode("latin-1") in text for needle in NEEDLES) or BODY in text
 
 
 def test_a_full_run_plan_and_report_leave_no_trace_of_the_key(served: ServedEmulator, tmp_path: Path) -> None:
@@ -86,7 +101,7 @@ def test_errors_that_echo_the_authorization_header_are_redacted(tmp_path: Path, 
     (tmp_path / ".omniflow").mkdir()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "secret.yaml").write_text(PIPELINE)
-    client = OmniRoutersClient("http://api.invalid", KEY, transport=httpx.ASGITransport(app=_echo_app()), retries=0)
+    client = OmniRoutersClient("http://api.invalid", KEY, transport=httpx.ASGITransport(app=_echo_app()))
     log = io.StringIO()
     result = run_pipeline(load(tmp_path / "secret.yaml", backend="omnirouters"), backend=client, keep_going=True,
                           reporter=PlainReporter(log))
@@ -96,3 +111,45 @@ def test_errors_that_echo_the_authorization_header_are_redacted(tmp_path: Path, 
     assert KEY not in log.getvalue() and BODY not in log.getvalue()
     assert _leaks(tmp_path) == []
     assert repr(client).count("***") == 1 and KEY not in repr(client)
+
+
+def _failing_app() -> Starlette:
+    """Tasks are made, then fail with a reason that quotes the request's Authorization in disguise."""
+
+    async def create(request: Request) -> JSONResponse:
+        return JSONResponse({"id": "task_" + secrets.token_hex(16), "status": "queued", "progress": 0})
+
+    async def status(request: Request) -> JSONResponse:
+        auth = request.headers.get("authorization", "")
+        key = auth[7:]
+        reason = (f"upstream refused {auth}; b64 {base64.b64encode(auth.encode()).decode()}; "
+                  f"hex {key.encode().hex()}; utf16 {key.encode('utf-16-le').decode('latin-1')}")
+        task = request.path_params["task"]
+        if request.url.path.startswith("/v1/images"):
+            return JSONResponse({"task_id": task, "status": "failed", "fail_reason": reason})
+        return JSONResponse({"id": task, "status": "failed", "progress": 100, "error": {"message": reason}})
+
+    return Starlette(routes=[
+        Route("/v1/videos", create, methods=["POST"]),
+        Route("/v1/images/generations", create, methods=["POST"]),
+        Route("/v1/videos/{task}", status),
+        Route("/v1/images/generations/{task}", status),
+    ])
+
+
+def test_a_task_failure_reason_echoing_the_key_in_disguise_reaches_no_output_or_file(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    (tmp_path / ".omniflow").mkdir()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "secret.yaml").write_text(PIPELINE)
+    client = OmniRoutersClient("http://api.invalid", KEY, transport=httpx.ASGITransport(app=_failing_app()),
+                               poll_interval=(0.01, 0.02))
+    log = io.StringIO()
+    result = run_pipeline(load(tmp_path / "secret.yaml", backend="omnirouters"), backend=client, keep_going=True,
+                          reporter=PlainReporter(log))
+    reasons = [o.reason for o in result.outcomes.values() if o.state == "failed"]
+    assert len(reasons) == 3 and all("upstream refused" in r for r in reasons), reasons
+    assert not any(_leaked(r) for r in reasons), reasons
+    assert not _leaked(log.getvalue())
+    assert (tmp_path / ".omniflow" / "journal.sqlite").exists()
+    assert _leaks(tmp_path) == []

@@ -1,7 +1,9 @@
-"""Reading the API's answers: error bodies, retry advice, ``Retry-After``, task objects.
+"""Classifying the API's answers: error bodies, what an answer proves, ``Retry-After``, task objects.
 
 Pure functions over status codes, headers and bytes; no I/O, so every rule
-here is tested directly. Error bodies come in three shapes (API reference §5.1):
+here is tested directly. Nothing here trusts the answer's size or shape: JSON
+too deep to parse is "not JSON", and only strings and numbers are taken as
+text. Error bodies come in three shapes (API reference §5.1):
 
     O  {"error": {"message", "type", "code"}}     middleware, images, rate limit
     T  {"code", "message", "data": null}          task relay
@@ -19,6 +21,7 @@ from typing import Any
 from omniflow.backends.base import STATUSES, TaskState
 
 _MAX_TEXT = 300  # how much of a non-JSON body (an HTML page) we quote
+_SCAN = 65536  # how much of a non-JSON body we look at for that quote (a <title>)
 
 
 @dataclass(frozen=True)
@@ -30,30 +33,59 @@ class ErrorBody:
 
 def parse_error_body(content: bytes, content_type: str = "") -> ErrorBody:
     """The server's own words from an error answer, whatever its shape."""
-    doc = _json(content)
+    doc, problem = read_json(content)
     if isinstance(doc, dict):
         err = doc.get("error")
         if isinstance(err, dict) and "message" in err:
             code = err.get("code")
-            return ErrorBody(str(err.get("message") or ""), "" if code is None else str(code), "O" if "code" in err else "C")
+            return ErrorBody(text_of(err.get("message")), "" if code is None else text_of(code), "O" if "code" in err else "C")
         if "code" in doc and "message" in doc and doc.get("code") not in ("success", 0):
-            return ErrorBody(str(doc.get("message") or doc.get("code")), str(doc.get("code") or ""), "T")
+            return ErrorBody(text_of(doc.get("message") or doc.get("code")), text_of(doc.get("code") or ""), "T")
         if isinstance(err, str) and err:
             return ErrorBody(err, "", "")
-    return ErrorBody(_snippet(content, content_type), "", "")
+    if problem == DEEP:
+        return ErrorBody(f"JSON {DEEP}", "", "")
+    return ErrorBody(snippet(content, content_type), "", "")
 
 
-def _json(content: bytes) -> Any:
+#: why a body is not usable JSON (the second value of :func:`read_json`)
+NOT_JSON = "not JSON"
+DEEP = "nested too deeply to read"
+
+
+def read_json(content: bytes) -> tuple[Any, str]:
+    """``(document, "")``, or ``(None, why)`` for a body that is not JSON or nests too deeply.
+
+    The parser recurses once per level: 200,000 nested ``[`` are a RecursionError,
+    which here is an answer like any other malformed one.
+    """
     try:
-        return json.loads(content)
+        return json.loads(content), ""
+    except RecursionError:
+        return None, DEEP
     except (ValueError, UnicodeDecodeError):
-        return None
+        return None, NOT_JSON
 
 
-def _snippet(content: bytes, content_type: str) -> str:
+def text_of(value: Any) -> str:
+    """A JSON value as text for a message: strings and numbers as they are, anything else by its type.
+
+    Never ``str()`` of a list or object, whose repr recurses through every level.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    if value is None:
+        return ""
+    return f"(a JSON {'object' if isinstance(value, dict) else 'array'})"
+
+
+def snippet(content: bytes, content_type: str = "") -> str:
+    """A body that is not an API answer, quoted short: an HTML page by its title, other text cut."""
     if not content.strip():
         return "empty response body"
-    text = content.decode("utf-8", "replace")
+    text = content[:_SCAN].decode("utf-8", "replace")
     if "html" in content_type.lower() or text.lstrip().startswith("<"):
         title = _html_title(text)
         return f"HTML page{': ' + title if title else ''} (not an API answer)"
@@ -116,14 +148,20 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+MAX_TASK_ID = 256  # real ids are ~40 characters; a longer "id" is not one we store or put in a path
+
+
 def task_id_of(doc: Any) -> str | None:
-    """A create answer's task id: ``id``, else ``task_id``, else ``taskId`` (§4)."""
+    """A create answer's task id: ``id``, else ``task_id``, else ``taskId`` (§4).
+
+    Only a short printable string counts: anything else is an answer without an id.
+    """
     if not isinstance(doc, dict):
         return None
     for name in ("id", "task_id", "taskId"):
         value = doc.get(name)
         if isinstance(value, str) and value:
-            return value
+            return value if len(value) <= MAX_TASK_ID and value.isprintable() else None
     return None
 
 
@@ -149,23 +187,27 @@ def normalise_status(value: Any) -> str:
 
 
 def parse_progress(value: Any) -> int:
-    """Integer 0-100 from 30, 30.0 or "30%"."""
-    try:
-        number = float(str(value).strip().rstrip("%")) if value is not None else 0.0
-    except ValueError:
+    """Integer 0-100 from 30, 30.0 or "30%"; 0 for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return 0
-    return max(0, min(100, int(number)))
+    try:
+        number = float(str(value).strip().rstrip("%"))
+    except (ValueError, OverflowError):
+        return 0
+    if number != number:  # NaN
+        return 0
+    return int(max(0.0, min(100.0, number)))
 
 
 def _error_text(doc: Mapping[str, Any]) -> str | None:
     err = doc.get("error")
     if isinstance(err, dict):
         message = err.get("message") or err.get("code")
-        return str(message) if message else None
+        return text_of(message) if message else None
     if isinstance(err, str) and err:
         return err
     reason = doc.get("fail_reason")
-    return str(reason) if reason else None
+    return text_of(reason) if reason else None
 
 
 def _http_url(value: Any) -> str | None:
