@@ -44,7 +44,9 @@ KEEP_PER_FILE = 4  # memos kept per pipeline file (e.g. both backends, a --set o
 RACY_NS = 2_000_000_000
 
 # The modules whose behaviour a loaded Pipeline depends on, relative to the package.
-_CODE = ("__init__.py", "catalog.py", "keys.py", "errors.py", "graph.py", "language")
+# (core/ holds the catalogue, kinds, keys and graph since the layout change: the old
+# top-level names no longer existed, so an edited catalogue kept a stale memo)
+_CODE = ("__init__.py", "core", "errors.py", "language")
 
 
 def enabled(environ: Mapping[str, str] = os.environ) -> bool:

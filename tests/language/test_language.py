@@ -202,3 +202,15 @@ def test_ten_thousand_steps_load_on_the_fast_path():
     assert t.render("shot 2, {{ style }}", ctx) == "shot 2, film"
     assert t.analyse("{{ steps.s1.url }}")[1][0].step == "s1"
     assert t._compiled == {}  # neither needed Jinja
+
+
+def test_the_memo_fingerprint_covers_modules_that_exist():
+    # a renamed module left out of the fingerprint would let an edited catalogue keep a stale memo
+    import os
+
+    import omniflow
+    from omniflow.language import memo
+
+    pkg = os.path.dirname(omniflow.__file__)
+    assert all(os.path.exists(os.path.join(pkg, name)) for name in memo._CODE)
+    assert "core" in memo._CODE and "language" in memo._CODE
