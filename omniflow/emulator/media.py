@@ -2,8 +2,8 @@
 
 Pure functions of their inputs (request, seed, reference image bytes): the same
 request renders the same bytes, so cache keys computed over emulator output are
-stable. PyAV and Pillow are imported here only, and this module is imported
-only when something is rendered. CPU-bound: callers run it in a worker thread.
+stable. PyAV and Pillow are imported here (and numpy in sound.py, for the
+audio track of an audio_generation clip) only when something is rendered. CPU-bound: callers run it in a worker thread.
 """
 
 from __future__ import annotations

@@ -177,3 +177,20 @@ def test_captions_must_match_the_clips(make_video, tmp_path):
         OPS["subtitles"]({"from": upstream_ref(K1), "captions": ["a", "b", "c"]}, [cut], tmp_path / "s")
     with pytest.raises(MediaError, match="either lines or captions"):
         OPS["subtitles"]({"from": upstream_ref(K1)}, [cut], tmp_path / "s")
+
+
+@pytest.mark.parametrize("fmt,media_type,ext", [
+    ("mp3", "audio/mpeg", "mp3"), ("wav", "audio/wav", "wav"), ("flac", "audio/flac", "flac"),
+    ("opus", "audio/ogg", "ogg"), ("aac", "audio/aac", "aac"),
+])
+def test_probe_knows_sound_files_by_their_bytes(tmp_path, fmt, media_type, ext):
+    info = probe(write_sound(tmp_path / "s.bin", 300, 1.5, fmt))
+    assert (info.media_type, info.ext) == (media_type, ext)
+    assert info.duration is not None and abs(info.duration - 1.5) < 0.1
+
+
+def test_probe_knows_subtitle_files(tmp_path):
+    cues = [st.Cue(0.0, 1.0, "a")]
+    st.write_text(cues, tmp_path / "a.srt", tmp_path / "a.vtt")
+    assert probe(tmp_path / "a.srt").media_type == "application/x-subrip"
+    assert probe(tmp_path / "a.vtt").media_type == "text/vtt"
