@@ -35,6 +35,7 @@ from omniflow.run.retry import RetryPolicy, get_may_retry
 from omniflow.run.units import Slot, Unit
 from omniflow.store._atomic import utc_iso
 from omniflow.store.cache import Cache, Entry, ObjectInfo
+from omniflow.store.entries import make_entry
 from omniflow.store.journal import Journal
 
 S = StepState
@@ -178,14 +179,12 @@ class Collector:
     def _entry(self, job: Job, unit: Unit | None, info: ObjectInfo) -> Entry:
         """The cache entry of a collected task (an orphan's from its journal row alone)."""
         now = utc_iso(self.t.clock())
-        if unit is None:
-            return Entry(key=job.key, kind=job.kind, outputs=(info,), task_id=job.task_id,
-                         model=job.body.get("model"), request=dict(job.body), backend=self.backend_name,
-                         completed_at=now)
+        if unit is None:  # an orphan: its price is unknown here (the lock never holds it)
+            return make_entry(job.key, job.kind, info, job.body, task_id=job.task_id, backend=self.backend_name,
+                              completed_at=now)
         step = unit.step
-        return Entry(
-            key=job.key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps),
-            task_id=job.task_id, model=step.model, request=self.inputs.for_lock(job.body),
-            backend=self.backend_name, submitted_at=utc_iso(job.submitted_at), completed_at=now,
-            generated_seconds=step.seconds,
+        return make_entry(
+            job.key, step.kind, info, self.inputs.for_lock(job.body), upstream=self.inputs.upstream_shas(unit.data_deps),
+            task_id=job.task_id, backend=self.backend_name, seconds=step.seconds, cost=unit.cost,
+            submitted_at=utc_iso(job.submitted_at), completed_at=now,
         )

@@ -48,6 +48,7 @@ from omniflow.run.retry import RetryPolicy, create_may_retry, describe_retry
 from omniflow.run.units import REMOTE_KINDS, Outcome, Slot, Unit, build_units
 from omniflow.store._atomic import utc_iso
 from omniflow.store.cache import Cache, Entry, ObjectInfo
+from omniflow.store.entries import make_entry
 from omniflow.store.journal import Journal
 
 S = StepState
@@ -465,9 +466,8 @@ class Executor:
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
-        await self._record(dest, lambda info: Entry(
-            key=key, kind=step.kind, outputs=(info,), upstream=self.inputs.upstream_shas(unit.data_deps), task_id=None,
-            model=None, request=dict(step.request), backend=self.pipeline.backend,
-            submitted_at=utc_iso(started), completed_at=utc_iso(self.clock()), generated_seconds=None,
+        await self._record(dest, lambda info: make_entry(
+            key, step.kind, info, step.request, upstream=self.inputs.upstream_shas(unit.data_deps),
+            backend=self.pipeline.backend, submitted_at=utc_iso(started), completed_at=utc_iso(self.clock()),
         ), unit.places)
         self._set(key, S.COMPLETED)

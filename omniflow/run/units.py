@@ -52,6 +52,7 @@ class Unit:
     places: list[tuple[str, str]] = field(default_factory=list)  # (variant, step id)
     deps: set[str] = field(default_factory=set)  # keys
     data_deps: list[str] = field(default_factory=list)  # upstream keys in the request
+    cost: float | None = None  # the plan's price of making it (omniflow.planning.cost); the lock records it
 
 
 def build_units(plan: Plan) -> tuple[dict[str, Unit], dict[str, Outcome]]:
@@ -64,7 +65,7 @@ def build_units(plan: Plan) -> tuple[dict[str, Unit], dict[str, Outcome]]:
             step = ps.step
             unit = units.get(step.key)
             if unit is None:
-                unit = Unit(step.key, step, data_deps=upstream_keys(step))
+                unit = Unit(step.key, step, data_deps=upstream_keys(step), cost=ps.cost)
                 unit.deps.update(unit.data_deps)
                 units[step.key] = unit
                 if ps.state == StepState.CACHED:
