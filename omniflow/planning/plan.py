@@ -23,13 +23,14 @@ from typing import Any
 
 from omniflow.config import Config
 from omniflow.core.keys import UPSTREAM_PREFIX, upstream_key
+from omniflow.core.states import StepState
 from omniflow.language.model import Pipeline, RenderedStep
 from omniflow.planning import cost as costing
 from omniflow.store.lock import LockFile, variant_label
 
-CACHED = "cached"
-TO_RUN = "to-run"
-BLOCKED = "blocked"
+CACHED = StepState.CACHED  # the one vocabulary of states (omniflow/core/states.py)
+TO_RUN = StepState.TO_RUN
+BLOCKED = StepState.BLOCKED
 
 
 @dataclass(frozen=True)
