@@ -26,8 +26,9 @@ steps:
 def test_ctrl_c_keeps_remote_tasks_and_the_next_run_collects_them(tmp_path: Path) -> None:
     from .conftest import serve
 
-    # slow tasks: 600 emulator seconds at 30x = 20 real seconds
-    emu: ServedEmulator = serve("--latency", "600", "--tick", "15", "--speed", "30")
+    # Tasks of 600 emulator seconds at 1x: none can finish by itself while the test runs, however
+    # slow the machine; only the explicit advance below completes them.
+    emu: ServedEmulator = serve("--latency", "600", "--tick", "15", "--speed", "1")
     try:
         (tmp_path / "pipelines").mkdir()
         (tmp_path / ".omniflow").mkdir()
@@ -51,7 +52,7 @@ def test_ctrl_c_keeps_remote_tasks_and_the_next_run_collects_them(tmp_path: Path
         req = urllib.request.Request(emu.url + "/_emulator/advance", data=json.dumps({"seconds": 900}).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=10).read()
-        # collect a and b only (c and d would take 20 s each to generate)
+        # collect a and b only (c and d would need another advance)
         again = subprocess.run([sys.executable, "-m", "omniflow", "run", "pipelines/slow.yaml", "a", "b"],
                                cwd=tmp_path, env=omniflow_env(emu.url), capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
