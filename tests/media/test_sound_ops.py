@@ -194,3 +194,14 @@ def test_probe_knows_subtitle_files(tmp_path):
     st.write_text(cues, tmp_path / "a.srt", tmp_path / "a.vtt")
     assert probe(tmp_path / "a.srt").media_type == "application/x-subrip"
     assert probe(tmp_path / "a.vtt").media_type == "text/vtt"
+
+
+def test_sound_outputs_are_deterministic(make_video, tmp_path):
+    loud, quiet = make_video([RED] * 10, tone=440), make_video([GREEN] * 10)
+    a = concat([loud, quiet], tmp_path / "a.mp4", crossfade=0.2).read_bytes()
+    b = concat([loud, quiet], tmp_path / "b.mp4", crossfade=0.2).read_bytes()
+    voice = write_sound(tmp_path / "vo.mp3", 300, 1.0)
+    entry = [{"from": upstream_ref(K2), "at": 0.5, "fade": 0.1}]
+    m1 = run_mix(tmp_path, loud, entry, [voice], original="duck").read_bytes()
+    m2 = run_mix(tmp_path, loud, entry, [voice], original="duck").read_bytes()
+    assert a == b and m1 == m2
