@@ -64,8 +64,10 @@ class CollectFailed(Exception):
         self.lost = lost  # the server does not know the task
 
 
-@dataclass
+@dataclass(frozen=True)
 class Timing:
+    """When to poll, retry and give up (one value for the whole run)."""
+
     poll: PollSchedule
     retry: RetryPolicy
     rng: random.Random
