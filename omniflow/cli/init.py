@@ -2,13 +2,14 @@
 
 Besides the example storyboard and the configuration, it writes the two files
 that put omniflow where a team already checks its work: a pre-commit config
-using the hooks this repository publishes (``.pre-commit-hooks.yaml``) and a
-GitHub Actions workflow. Files that exist are kept, never overwritten.
+whose local hooks are the ones this repository publishes (``.pre-commit-hooks.yaml``),
+run by the project's own installed omniflow, and a GitHub Actions workflow that
+installs omniflow from the one variable ``OMNIFLOW_PACKAGE``. Files that exist
+are kept, never overwritten.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -93,25 +94,35 @@ CONFIG = """\
 # expires = 86400                 # presigned URL lifetime, seconds (at most 7 days)
 """
 
-#: where omniflow is published: the pre-commit hooks repository and the source the
-#: generated workflow installs from (the PyPI name "omniflow" belongs to another project)
-PUBLISHED_REPO = "https://github.com/omniflow-dev/omniflow"
-
 PRE_COMMIT = """\
 # pre-commit (https://pre-commit.com): `pip install pre-commit && pre-commit install`
-# installs both hook types below. Written by `omniflow init`; the hooks are the ones
-# omniflow publishes in its .pre-commit-hooks.yaml, pinned to a release tag
-# (`pre-commit autoupdate` moves the pin).
+# installs both hook types below. Written by `omniflow init`. The hooks are local:
+# they run the `omniflow` this project already has installed (on the PATH where you
+# run git), so they check with the very version that runs the pipelines. They are
+# the hooks of omniflow's own .pre-commit-hooks.yaml, field for field.
 default_install_hook_types: [pre-commit, pre-push]
 repos:
-  - repo: {repo}
-    rev: {rev}
+  - repo: local
     hooks:
       # every commit: the pipeline files parse and check (no network, no API key)
       - id: omniflow-validate
+        name: omniflow validate
+        description: Check pipeline files (YAML, schemas, templates, graph) with `omniflow validate`.
+        entry: omniflow validate
+        language: system
+        files: ^pipelines/.*\\.ya?ml$
+        pass_filenames: true
+        require_serial: false
       # every push: nothing in the pushed storyboards is left to generate, so the
       # team's cache and the committed locks cover them (exit 1 lists what would run)
       - id: omniflow-plan-check
+        name: omniflow plan --check
+        description: Fail when a pipeline has steps that its lock and the cache do not cover yet (`omniflow plan --check`).
+        entry: sh -c 'status=0; for f in "$@"; do omniflow plan --check "$f" || status=1; done; exit $status' omniflow-plan-check
+        language: system
+        files: ^pipelines/.*\\.ya?ml$
+        pass_filenames: true
+        require_serial: true
         stages: [pre-push]
 """
 
@@ -145,6 +156,14 @@ on:
 permissions:
   contents: read
 
+env:
+  # Where your team gets omniflow; every job installs it from here. Set it to a
+  # name and version on your package index ("omniflow[s3]==<version>"), a git
+  # source ("omniflow[s3] @ git+<URL>@<tag>") or a wheel in the repository
+  # ("./wheels/omniflow-<version>-py3-none-any.whl[s3]"). As written it fails on
+  # PyPI, on purpose: the "omniflow" there is an unrelated project without a {version}.
+  OMNIFLOW_PACKAGE: "{package}"
+
 jobs:
   check:
     if: github.event_name == 'pull_request'
@@ -157,7 +176,7 @@ jobs:
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
-      - run: pip install "{install}"
+      - run: pip install "$OMNIFLOW_PACKAGE"
       - name: Validate
         run: |
           shopt -s nullglob
@@ -179,7 +198,7 @@ jobs:
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
-      - run: pip install "{install}"
+      - run: pip install "$OMNIFLOW_PACKAGE"
       - name: Run
         env:
           OMNIROUTERS_API_KEY: ${{{{ secrets.OMNIROUTERS_API_KEY }}}}
@@ -204,22 +223,21 @@ WORKFLOW_PATH = ".github/workflows/omniflow.yml"
 GITIGNORE_LINES = (".omniflow/", "outputs/")
 
 
-def release() -> str:
-    """The release this omniflow belongs to: ``0.2.0`` for 0.2.0 and for 0.2.0.dev0.
+def package() -> str:
+    """The requirement the generated workflow installs until the team names its own source.
 
-    The generated files pin that tag; a development build has no tag of its own.
+    The exact version of the omniflow that wrote it, with the s3 extra (a run pushes to
+    the shared cache). Exact, so that an install from the wrong index fails: the unrelated
+    PyPI project of the same name has no such version (today: 0.1 and 0.1.1 only).
     """
-    match = re.match(r"\d+(\.\d+)*", version("omniflow"))
-    return match.group(0) if match else version("omniflow")
+    return f"omniflow[s3]=={version('omniflow')}"
 
 
-def integration_files(repo: str = PUBLISHED_REPO, rel: str | None = None) -> dict[str, str]:
+def integration_files() -> dict[str, str]:
     """The pre-commit config and the workflow, by path relative to the project."""
-    rel = rel or release()
-    install = f"omniflow[s3] @ git+{repo}@v{rel}"
     return {
-        PRE_COMMIT_PATH: PRE_COMMIT.format(repo=repo, rev=f"v{rel}"),
-        WORKFLOW_PATH: WORKFLOW.format(install=install),
+        PRE_COMMIT_PATH: PRE_COMMIT,
+        WORKFLOW_PATH: WORKFLOW.format(package=package(), version=version("omniflow")),
     }
 
 

@@ -6,8 +6,10 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -101,22 +103,65 @@ def test_pre_commit_hooks_manifest_is_valid_and_offers_validate_and_plan_check()
     assert "omniflow plan --check" in hooks["omniflow-plan-check"]["entry"]
 
 
-def test_init_pre_commit_config_is_valid_and_names_published_hooks_pinned_to_the_release(
-        tmp_path: Path) -> None:
-    from pre_commit.clientlib import load_config, load_manifest
+def _generated_hooks(project: Path) -> list[dict[str, object]]:
+    (repo,) = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())["repos"]
+    assert set(repo) == {"repo", "hooks"} and repo["repo"] == "local"  # no address, no rev
+    return repo["hooks"]
 
-    from omniflow.cli.init import PUBLISHED_REPO, release
+
+def test_init_pre_commit_config_is_valid_and_its_local_hooks_are_the_published_ones(
+        tmp_path: Path) -> None:
+    """`repo: local` hooks run the installed omniflow; every other field is the hooks file's."""
+    from pre_commit.clientlib import load_config, load_manifest
 
     assert omniflow(tmp_path, "init").exit_code == 0
     config = load_config(str(tmp_path / ".pre-commit-config.yaml"))  # pre-commit's own schema
     assert config["default_install_hook_types"] == ["pre-commit", "pre-push"]
-    (repo,) = config["repos"]
-    assert repo["repo"] == PUBLISHED_REPO
-    assert repo["rev"] == f"v{release()}" and re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"])
-    published = {h["id"] for h in load_manifest(str(REPO / ".pre-commit-hooks.yaml"))}
-    used = {h["id"]: h for h in repo["hooks"]}
-    assert set(used) == published
-    assert used["omniflow-plan-check"]["stages"] == ["pre-push"]
+    published = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    generated = _generated_hooks(tmp_path)
+    assert [h["id"] for h in generated] == [h["id"] for h in published]
+    for mine, theirs in zip(generated, published, strict=True):
+        assert (mine["language"], theirs["language"]) == ("system", "python")
+        # field by field, as written: the same keys, the same values, language aside
+        assert {k: v for k, v in mine.items() if k != "language"} == \
+            {k: v for k, v in theirs.items() if k != "language"}, mine["id"]
+    # and as pre-commit reads them, defaults filled in (it may rename `system`)
+    (loaded_repo,) = config["repos"]
+    manifest = load_manifest(str(REPO / ".pre-commit-hooks.yaml"))
+    for mine, theirs in zip(loaded_repo["hooks"], manifest, strict=True):
+        assert mine["language"] in ("system", "unsupported") and theirs["language"] == "python"
+        assert {k: v for k, v in mine.items() if k != "language"} == \
+            {k: v for k, v in theirs.items() if k != "language"}, mine["id"]
+    assert generated[1]["stages"] == ["pre-push"] and "stages" not in generated[0]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="no git")
+def test_pre_commit_runs_the_generated_local_hooks_with_the_installed_omniflow(tmp_path: Path) -> None:
+    """The real pre-commit, offline: `system` hooks install nothing, they call `omniflow`."""
+    assert omniflow(tmp_path, "init").exit_code == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("OMNIROUTERS_API_KEY", "OMNIFLOW_BACKEND")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PRE_COMMIT_HOME"] = str(tmp_path / ".pre-commit-home")
+    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(argv), cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    def pre_commit(*argv: str) -> subprocess.CompletedProcess[str]:
+        return run(sys.executable, "-m", "pre_commit", "run", "--all-files", *argv)
+
+    assert run("git", "init", "-q", ".").returncode == 0
+    assert run("git", "add", ".").returncode == 0
+    commit = pre_commit()  # the commit stage: validate only
+    assert commit.returncode == 0, commit.stdout + commit.stderr
+    assert "omniflow validate" in commit.stdout and "plan --check" not in commit.stdout
+    push = pre_commit("--hook-stage", "pre-push")  # the example has 5 steps left to generate
+    assert push.returncode == 1 and "5 to run, 0 cached" in push.stdout, push.stdout
+    (tmp_path / "pipelines" / "bad.yaml").write_text("omniflow: 1\nname: bad\nsteps: {}\nwhat: 1\n")
+    assert run("git", "add", ".").returncode == 0
+    broken = pre_commit()
+    assert broken.returncode == 1 and "pipelines/bad.yaml" in broken.stdout, broken.stdout
 
 
 def _plan_check_hook(project: Path, *files: str) -> subprocess.CompletedProcess[str]:
@@ -178,10 +223,38 @@ def test_init_workflow_is_a_valid_github_workflow_that_plans_prs_and_runs_on_dem
         assert "OMNIROUTERS_API_KEY" not in step.get("run", "") and "set -x" not in step.get("run", "")
         assert "${{" not in step.get("run", "")  # inputs reach the shell as variables only
     assert workflow["permissions"] == {"contents": "read"}
-    # it installs the omniflow release the hooks are pinned to
-    from omniflow.cli.init import PUBLISHED_REPO, release
+    # omniflow comes from the one variable at the top, pinned to the version that wrote it
+    from omniflow.cli.init import package
 
-    assert f'pip install "omniflow[s3] @ git+{PUBLISHED_REPO}@v{release()}"' in check_runs
+    assert workflow["env"] == {"OMNIFLOW_PACKAGE": package()}
+    assert package() == f"omniflow[s3]=={version('omniflow')}"
+    for job in workflow["jobs"].values():
+        installs = [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
+        assert installs == ['pip install "$OMNIFLOW_PACKAGE"']
+
+
+def _package_block(text: str) -> str:
+    """The comment and the value of OMNIFLOW_PACKAGE, as written in a workflow."""
+    lines = text.splitlines()
+    end = next(n for n, line in enumerate(lines) if line.startswith("  OMNIFLOW_PACKAGE:"))
+    start = end
+    while lines[start - 1].startswith("  #"):
+        start -= 1
+    return "\n".join(lines[start:end + 1])
+
+
+@pytest.mark.parametrize("name", ["github-actions-example.yml", "github-actions-shards.yml"])
+def test_docs_workflows_install_from_the_same_one_variable_as_init(name: str) -> None:
+    """Same comment, same value as the generated workflow; every job installs only that."""
+    from omniflow.cli.init import WORKFLOW_PATH, integration_files, package
+
+    text = (REPO / "docs" / name).read_text()
+    assert _package_block(text) == _package_block(integration_files()[WORKFLOW_PATH])
+    workflow = yaml.safe_load(text)
+    assert workflow["env"]["OMNIFLOW_PACKAGE"] == package()
+    for job in workflow["jobs"].values():
+        installs = [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
+        assert installs == ['pip install "$OMNIFLOW_PACKAGE"']
 
 
 def test_ci_example_is_a_valid_github_workflow() -> None:
