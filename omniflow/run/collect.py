@@ -39,7 +39,7 @@ from omniflow.store.entries import make_entry
 from omniflow.store.journal import Journal
 
 S = StepState
-OnRetry = Callable[[str | None, StepState], Callable[[BackendError, float], None]]
+OnRetry = Callable[[str | None, StepState | None], Callable[[BackendError, float], None]]
 Record = Callable[[Path, Callable[[ObjectInfo], Entry], list[tuple[str, str]]], Awaitable[Entry]]
 
 
@@ -128,7 +128,7 @@ class Collector:
 
         def get() -> Awaitable[Any]:
             return t.retry.call(lambda: self.backend.get(job.kind, task_id), may_retry=get_may_retry,
-                                sleep=t.sleep, rng=t.rng, on_retry=self.on_retry(report, S.QUEUED))
+                                sleep=t.sleep, rng=t.rng, on_retry=self.on_retry(report, None))
 
         try:
             state = await wait_for_task(get, schedule=t.poll, rng=t.rng, clock=t.clock, sleep=t.sleep,

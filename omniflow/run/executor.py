@@ -418,11 +418,13 @@ class Executor:
         killpoints.reached("create")  # crash tests: die with the intent committed, the POST unsent
         return self.backend.create(job.kind, job.body)
 
-    def _on_retry(self, key: str | None, state: StepState) -> Callable[[BackendError, float], None]:
+    def _on_retry(self, key: str | None, state: StepState | None) -> Callable[[BackendError, float], None]:
+        """Count a retry and show it on the step's line (in ``state``; None: the state it is in)."""
         def note(exc: BackendError, delay: float) -> None:
             self.retries += 1
             if key is not None:
-                self.reporter.update(key, state, detail=describe_retry(exc, delay))
+                shown = state or self.reporter.steps[key].state
+                self.reporter.update(key, shown, detail=describe_retry(exc, delay))
 
         return note
 
