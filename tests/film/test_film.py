@@ -171,3 +171,21 @@ def test_a_crossfaded_edit_is_trimmed_with_a_transition(tmp_path: Path) -> None:
     assert round(video.duration().to_seconds(), 3) == 10.0  # 3 x 4 s - 2 crossfades of 1 s
     assert [type(c).__name__ for c in video] == ["Clip", "Transition", "Clip", "Transition", "Clip"]
     assert round(audio.duration().to_seconds(), 3) == 10.0  # the sound is cut at the end of the picture
+
+
+def test_unburned_subtitles_are_a_webvtt_output_of_the_run(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.write("subs.yaml", """
+        omniflow: 1
+        name: subs
+        steps:
+          shot: {model: Veo-3.1-720p, prompt: "a quiet harbour", seconds: 4}
+          subs:
+            kind: subtitles
+            from: shot
+            lines: [{text: "Dawn.", at: 0.5, until: 2.5}]
+    """)
+    result = h.run("subs.yaml")
+    assert result.exit_code == 0, h.log.getvalue()
+    vtt = tmp_path / "outputs" / "subs" / "subs.vtt"
+    assert st.parse(vtt.read_text()) == [st.Cue(0.5, 2.5, "Dawn.")]
