@@ -85,6 +85,7 @@ class Collector:
         self.inputs, self.reporter, self.t, self.record = inputs, reporter, timing, record
         self.on_retry, self.backend_name = on_retry, backend_name
         self.jobs: dict[str, Job] = {}  # step key -> its journal row still pending
+        self._temp: Path | None = None
 
     # -- journal rows -------------------------------------------------------------
 
@@ -170,8 +171,12 @@ class Collector:
         def left() -> float:
             return t.download_deadline - (time.monotonic() - started)
 
+        if self._temp is None:  # made once: a mkdir on the loop thread per download adds up
+            self._temp = self.cache.temp_dir()
+        temp = self._temp
+
         async def once() -> Any:
-            return await self.backend.download(job.kind, job.task_id, state, self.cache.temp_dir(),
+            return await self.backend.download(job.kind, job.task_id, state, temp,
                                                max_bytes=t.max_download_bytes, deadline=max(0.0, left()))
 
         dl = await t.retry.call(once, may_retry=get_may_retry, sleep=t.sleep, rng=t.rng,
