@@ -20,6 +20,7 @@ from typing import Any
 
 from omniflow.backends.base import Download
 from omniflow.backends.classify import parse_error_body
+from omniflow.core import killpoints
 from omniflow.errors import BackendError, CacheError
 from omniflow.media.sniff import SNIFF_BYTES, describe_head, sniff_media_type
 
@@ -61,6 +62,7 @@ async def save_stream(response: Any, kind: str, dest_dir: Path, *, max_bytes: in
                     chunk, head = head, b""
                 digest.update(chunk)
                 f.write(chunk)
+                killpoints.reached("download", when=len(chunk) == size, flush=f)  # crash tests: die on the first chunk
             if media_type is None:  # the whole body was shorter than SNIFF_BYTES
                 media_type = _check_type(head, allowed, response, label)
                 digest.update(head)
