@@ -138,7 +138,7 @@ class OmniRoutersClient:
         poll_interval: tuple[float, float] = (2.0, 15.0),
         forgets_tasks: bool = False,
         max_redirects: int = 5,
-        max_connections: int = 32,
+        max_connections: int = 16,
         clock: Callable[[], float] = time.time,
         publisher: Publisher | None = None,
         known_model: Callable[[str], bool] | None = None,
@@ -162,6 +162,14 @@ class OmniRoutersClient:
         # One client for everything (creates, polls, uploads, downloads). Redirects
         # are followed by hand in `download`, one hop at a time, so every body,
         # a redirect's included, is read under a cap.
+        #
+        # Requests wait for a slot here, not in httpcore's pool: its queue rescans
+        # every connection for every waiting request (O(waiting x connections) per
+        # request), which at -j 100 cost more CPU than the requests themselves.
+        # Downloads (long, often to another host) have their own slots, so they
+        # never make a status poll wait.
+        max_connections = max(2, max_connections)
+        self._slots = _Slots(api=max_connections - max_connections // 2, download=max_connections // 2)
         self._http = httpx.AsyncClient(
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
@@ -325,7 +333,7 @@ class OmniRoutersClient:
                     headers: Mapping[str, str] | None = None, cap: int = MAX_ANSWER_BYTES) -> _Answer:
         """One request, its body read up to ``cap`` bytes."""
         headers = {**(self._auth() if auth else {}), **(headers or {})}
-        async with self._http.stream(method, url, content=content, headers=headers) as resp:
+        async with self._slots.api, self._http.stream(method, url, content=content, headers=headers) as resp:
             self._seen(resp, method, urlsplit(url).path)
             data, over = await _read_capped(resp, cap)
             return _Answer(resp.status_code, resp.headers, data, over)
@@ -335,23 +343,8 @@ class OmniRoutersClient:
         # httpx builds the next request and drops the Authorization header when the origin changes
         request = self._http.build_request("GET", url, headers=self._auth() if _same_origin(url, self.base_url) else {})
         try:
-            for _hop in range(self._max_redirects + 1):
-                resp = await self._http.send(request, stream=True)
-                try:
-                    self._seen(resp, "GET", display_url(str(request.url)))
-                    if resp.next_request is not None:  # a redirect: its body is not read
-                        request = resp.next_request
-                        continue
-                    if resp.status_code != 200:
-                        content, _ = await _read_capped(resp, _ERROR_PEEK)
-                        err = parse_error_body(content, resp.headers.get("content-type", ""))
-                        not_ready = resp.status_code == 400 and "not completed" in err.message.lower()
-                        raise self._error(resp, err, retryable=get_retryable(resp.status_code) or not_ready,
-                                          prefix=label)
-                    return await save_stream(resp, kind, dest, max_bytes=max_bytes, label=label)
-                finally:
-                    await resp.aclose()
-            raise BackendError(f"{label}: redirect loop (more than {self._max_redirects} redirects)")
+            async with self._slots.download:
+                return await self._follow(request, kind, dest, max_bytes, label)
         except httpx.UnsupportedProtocol as exc:
             raise BackendError(self._clean(f"{label}: redirected to a URL that is not http(s) ({_reason(exc)})"))\
                 from None
@@ -359,6 +352,25 @@ class OmniRoutersClient:
             raise BackendError(self._clean(f"{label}: stalled ({_reason(exc)})"), retryable=True) from None
         except httpx.HTTPError as exc:
             raise BackendError(self._clean(f"{label}: {_reason(exc)}"), retryable=True) from None
+
+    async def _follow(self, request: httpx.Request, kind: str, dest: Path, max_bytes: int, label: str) -> Download:
+        """Send ``request``, follow up to ``max_redirects`` redirects one hop at a time, save the answer."""
+        for _hop in range(self._max_redirects + 1):
+            resp = await self._http.send(request, stream=True)
+            try:
+                self._seen(resp, "GET", display_url(str(request.url)))
+                if resp.next_request is not None:  # a redirect: its body is not read
+                    request = resp.next_request
+                    continue
+                if resp.status_code != 200:
+                    content, _ = await _read_capped(resp, _ERROR_PEEK)
+                    err = parse_error_body(content, resp.headers.get("content-type", ""))
+                    not_ready = resp.status_code == 400 and "not completed" in err.message.lower()
+                    raise self._error(resp, err, retryable=get_retryable(resp.status_code) or not_ready, prefix=label)
+                return await save_stream(resp, kind, dest, max_bytes=max_bytes, label=label)
+            finally:
+                await resp.aclose()
+        raise BackendError(f"{label}: redirect loop (more than {self._max_redirects} redirects)")
 
     async def _post_bytes(self, route: str, data: bytes, media_type: str) -> Mapping[str, Any]:
         try:
@@ -421,6 +433,27 @@ class OmniRoutersClient:
         """The same error with its words cleaned (save_stream quotes what a server sent)."""
         return BackendError(self._clean(err.message), status=err.status, code=self._clean(err.code, 200),
                             retryable=err.retryable, retry_after=err.retry_after)
+
+
+class _Slots:
+    """How many API requests and downloads may be in flight; made lazily, inside the running loop."""
+
+    def __init__(self, *, api: int, download: int):
+        self._sizes = (api, download)
+        self._made: tuple[asyncio.Semaphore, asyncio.Semaphore] | None = None
+
+    def _get(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
+        if self._made is None:
+            self._made = (asyncio.Semaphore(self._sizes[0]), asyncio.Semaphore(self._sizes[1]))
+        return self._made
+
+    @property
+    def api(self) -> asyncio.Semaphore:
+        return self._get()[0]
+
+    @property
+    def download(self) -> asyncio.Semaphore:
+        return self._get()[1]
 
 
 async def _http_only(request: httpx.Request) -> None:

@@ -275,7 +275,7 @@ def test_a_redirect_to_a_scheme_that_is_not_http_is_a_clean_error(raw_server, fa
     assert len(heads) == 1 and list(tmp_path.iterdir()) == []
 
 
-def test_concurrent_requests_share_at_most_max_connections(raw_server, fake_key):
+def test_concurrent_api_requests_use_at_most_their_share_of_max_connections(raw_server, fake_key):
     busy = {"now": 0, "peak": 0}
 
     async def slow_task(reader, writer):  # type: ignore[no-untyped-def]
@@ -291,7 +291,8 @@ def test_concurrent_requests_share_at_most_max_connections(raw_server, fake_key)
     origin, heads = raw_server(slow_task)
 
     async def go():  # type: ignore[no-untyped-def]
-        async with make_client(origin, fake_key, max_connections=2, timeout=httpx.Timeout(10.0)) as client:
+        # 4 connections: 2 for API requests, 2 kept for downloads
+        async with make_client(origin, fake_key, max_connections=4, timeout=httpx.Timeout(10.0)) as client:
             return await asyncio.gather(*(client.get("video", TASK) for _ in range(10)))
 
     states = asyncio.run(go())
@@ -333,3 +334,35 @@ def test_a_redirect_body_is_never_read(raw_server, fake_key, tmp_path):
               max_bytes=1 << 20, deadline=30.0)
     assert dl.bytes == len(png) and len(heads) == 2
     assert sent.bytes < 100 * MB
+
+
+def test_a_slow_download_never_makes_a_status_poll_wait(raw_server, fake_key, tmp_path):
+    release = asyncio.Event()
+
+    async def serve(reader, writer):  # type: ignore[no-untyped-def]
+        if b"/v.mp4" in heads[-1].split(b"\r\n")[0]:  # the download: a few bytes, then nothing for a while
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n" % len(MP4) + MP4[:64])
+            await writer.drain()
+            await release.wait()
+            return
+        body = b'{"id": "%s", "status": "queued", "progress": 0}' % TASK.encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+
+    origin, heads = raw_server(serve)
+    state = TaskState("completed", 100, origin + "/v.mp4", None, {})
+
+    async def go():  # type: ignore[no-untyped-def]
+        # 2 connections: one for API requests, one for downloads
+        async with make_client(origin, fake_key, max_connections=2, timeout=httpx.Timeout(10.0)) as client:
+            download = asyncio.ensure_future(client.download("video", TASK, state, tmp_path, max_bytes=1 << 20,
+                                                             deadline=30.0))
+            while len(heads) < 1:
+                await asyncio.sleep(0.01)
+            polled = [await client.get("video", TASK) for _ in range(3)]  # while the download holds its slot
+            download.cancel()
+            await asyncio.gather(download, return_exceptions=True)
+            return polled
+
+    assert [s.status for s in asyncio.run(go())] == ["queued"] * 3
