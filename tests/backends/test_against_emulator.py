@@ -174,3 +174,36 @@ def test_a_size_cap_applies_to_emulator_downloads(tmp_path: Path):
     with pytest.raises(BackendError, match="over the limit of 100"):
         asyncio.run(go())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_capabilities_are_declared_on_the_backend_protocol():
+    from omniflow.backends import Backend
+    from omniflow.core.keys import body_digest
+
+    emu = Emu()
+    assert isinstance(emu.client, Backend)
+    assert (emu.client.kind, emu.client.forgets_tasks) == ("emulator", False)  # a served emulator keeps its tasks
+
+    async def go():  # type: ignore[no-untyped-def]
+        task_id = await emu.client.create("video", VIDEO)
+        return task_id, await emu.client.find_tasks(body_digest(VIDEO)), await emu.client.find_tasks("0" * 64)
+
+    task_id, found, none = asyncio.run(go())
+    assert found == [task_id] and none == []
+
+
+def test_the_real_api_cannot_tell_which_tasks_a_body_made_and_asks_nothing():
+    from omniflow.backends import Backend
+
+    seen = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(scope.get("path"))
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    client = OmniRoutersClient("https://api.test", "sk-capability-test", transport=httpx.ASGITransport(app=app))
+    assert isinstance(client, Backend)
+    assert (client.kind, client.forgets_tasks, client.poll_interval) == ("omnirouters", False, (2.0, 15.0))
+    assert asyncio.run(client.find_tasks("0" * 64)) is None
+    assert seen == []
