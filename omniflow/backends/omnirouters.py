@@ -19,8 +19,9 @@ place that sends a request again:
 - download: transient network failures are retryable; a wrong type or size,
   a redirect loop or a non-http(s) redirect, and the overall deadline are not.
 
-Every body is read with a cap (:data:`MAX_ANSWER_BYTES` for API answers, the
-caller's ``max_bytes`` for downloads). The API key lives in a :class:`_Secret`,
+Every body is read with a cap (``http.MAX_ANSWER_BYTES`` for API answers, the
+caller's ``max_bytes`` for downloads) and every exchange has an overall
+deadline (``answer_deadline``, the download's ``deadline``). The API key lives in a :class:`_Secret`,
 is sent only as ``Authorization: Bearer`` and only to the API's own origin,
 and every message built from a server's words goes through
 :func:`omniflow.backends.scrub.clean` (key removed, length bounded).
@@ -34,7 +35,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -57,14 +57,20 @@ from omniflow.backends.classify import (
     video_state,
 )
 from omniflow.backends.download import save_stream
+from omniflow.backends.http import (
+    ANSWER_DEADLINE,
+    MAX_ANSWER_BYTES,
+    Answer,
+    Slots,
+    make_client,
+    read_capped,
+)
 from omniflow.backends.publish import EmulatorPublisher, NoPublisher, Publisher
 from omniflow.backends.scrub import clean
 from omniflow.errors import BackendError, UnknownCreateError, UsageError
 
 log = logging.getLogger("omniflow.backends")
 
-#: the most bytes read of any API answer (create, status, upload, error bodies); downloads have their own cap
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
 #: the most bytes of a failed download's answer read to quote it
 _ERROR_PEEK = 65536
 #: seconds a whole download may take when the caller names no deadline
@@ -93,16 +99,6 @@ class _Secret:
         return "_Secret('***')"
 
     __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """A response read under the cap: ``over`` when the body was longer (``content`` is then its start)."""
-
-    status: int
-    headers: httpx.Headers
-    content: bytes
-    over: bool
 
 
 def normalise_base_url(url: str) -> str:
@@ -142,6 +138,7 @@ class OmniRoutersClient:
         clock: Callable[[], float] = time.time,
         publisher: Publisher | None = None,
         known_model: Callable[[str], bool] | None = None,
+        answer_deadline: float = ANSWER_DEADLINE,
     ):
         key = (api_key or "").strip()
         if not key:
@@ -159,26 +156,14 @@ class OmniRoutersClient:
         self._known_model = known_model or _catalogue_knows
         self._emulator = False  # set when a response carries X-Omniflow-Emulator: 1
         self._fresh: set[tuple[str, str]] = set()  # created here, not yet seen by a GET
-        # One client for everything (creates, polls, uploads, downloads). Redirects
-        # are followed by hand in `download`, one hop at a time, so every body,
-        # a redirect's included, is read under a cap.
-        #
-        # Requests wait for a slot here, not in httpcore's pool: its queue rescans
-        # every connection for every waiting request (O(waiting x connections) per
-        # request), which at -j 100 cost more CPU than the requests themselves.
-        # Downloads (long, often to another host) have their own slots, so they
-        # never make a status poll wait.
+        # One client for everything (creates, polls, uploads, downloads), with the
+        # slots of http.py in front of it. Redirects are followed by hand in `download`,
+        # one hop at a time, so every body, a redirect's included, is read under a cap.
         max_connections = max(2, max_connections)
-        self._slots = _Slots(api=max_connections - max_connections // 2, download=max_connections // 2)
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            timeout=timeout,
-            follow_redirects=False,
-            max_redirects=max_redirects,
-            headers=_HEADERS,
-            event_hooks={"request": [_http_only]},
-        )
+        self._slots = Slots(api=max_connections - max_connections // 2, download=max_connections // 2)
+        self._http = make_client(transport=transport, max_connections=max_connections, timeout=timeout,
+                                 max_redirects=max_redirects, headers=_HEADERS)
+        self._answer_deadline = answer_deadline
 
     def __repr__(self) -> str:
         return f"OmniRoutersClient(kind={self.kind!r}, base_url={self.base_url!r}, api_key='***')"
@@ -330,13 +315,21 @@ class OmniRoutersClient:
     # --- one request each ----------------------------------------------------
 
     async def _send(self, method: str, url: str, *, auth: bool, content: bytes | None = None,
-                    headers: Mapping[str, str] | None = None, cap: int = MAX_ANSWER_BYTES) -> _Answer:
+                    headers: Mapping[str, str] | None = None, cap: int = MAX_ANSWER_BYTES) -> Answer:
         """One request, its body read up to ``cap`` bytes."""
         headers = {**(self._auth() if auth else {}), **(headers or {})}
-        async with self._slots.api, self._http.stream(method, url, content=content, headers=headers) as resp:
-            self._seen(resp, method, urlsplit(url).path)
-            data, over = await _read_capped(resp, cap)
-            return _Answer(resp.status_code, resp.headers, data, over)
+        async with self._slots.api:
+            limit = asyncio.timeout(self._answer_deadline)
+            try:
+                async with limit, self._http.stream(method, url, content=content, headers=headers) as resp:
+                    self._seen(resp, method, urlsplit(url).path)
+                    data, over = await read_capped(resp, cap)
+                    return Answer(resp.status_code, resp.headers, data, over)
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                # an answer trickling in: a read timeout like any other (create: unknown; GET: retryable)
+                raise httpx.ReadTimeout(f"no complete answer within {self._answer_deadline:g} s") from None
 
     async def _download_once(self, kind: str, url: str, dest: Path, max_bytes: int, label: str) -> Download:
         # the key goes only to the API's own origin, never to a vendor's CDN; on a redirect
@@ -363,7 +356,7 @@ class OmniRoutersClient:
                     request = resp.next_request
                     continue
                 if resp.status_code != 200:
-                    content, _ = await _read_capped(resp, _ERROR_PEEK)
+                    content, _ = await read_capped(resp, _ERROR_PEEK)
                     err = parse_error_body(content, resp.headers.get("content-type", ""))
                     not_ready = resp.status_code == 400 and "not completed" in err.message.lower()
                     raise self._error(resp, err, retryable=get_retryable(resp.status_code) or not_ready, prefix=label)
@@ -405,7 +398,7 @@ class OmniRoutersClient:
         """Server words made safe to keep and show: the key scrubbed, the length bounded."""
         return clean(text, self._key.reveal()) if limit is None else clean(text, self._key.reveal(), limit)
 
-    def _words(self, answer: _Answer, err: ErrorBody | None = None) -> str:
+    def _words(self, answer: Answer, err: ErrorBody | None = None) -> str:
         """What an answer said, for a message; an over-size one by the cap it broke."""
         if answer.over:
             return f"more than {MAX_ANSWER_BYTES} bytes, over the cap for an API answer; not read"
@@ -413,14 +406,14 @@ class OmniRoutersClient:
             return f"JSON {DEEP}"
         return (err or parse_error_body(answer.content, answer.headers.get("content-type", ""))).message
 
-    def _error(self, resp: _Answer | httpx.Response, err: ErrorBody, *, retryable: bool,
+    def _error(self, resp: Answer | httpx.Response, err: ErrorBody, *, retryable: bool,
                prefix: str = "") -> BackendError:
         message = err.message
-        if isinstance(resp, _Answer) and resp.over:
+        if isinstance(resp, Answer) and resp.over:
             message += f" (answer cut at the {MAX_ANSWER_BYTES}-byte cap)"
         if prefix:
             message = f"{prefix}: {message}"
-        status = resp.status if isinstance(resp, _Answer) else resp.status_code
+        status = resp.status if isinstance(resp, Answer) else resp.status_code
         return BackendError(
             self._clean(message),
             status=status,
@@ -433,46 +426,6 @@ class OmniRoutersClient:
         """The same error with its words cleaned (save_stream quotes what a server sent)."""
         return BackendError(self._clean(err.message), status=err.status, code=self._clean(err.code, 200),
                             retryable=err.retryable, retry_after=err.retry_after)
-
-
-class _Slots:
-    """How many API requests and downloads may be in flight; made lazily, inside the running loop."""
-
-    def __init__(self, *, api: int, download: int):
-        self._sizes = (api, download)
-        self._made: tuple[asyncio.Semaphore, asyncio.Semaphore] | None = None
-
-    def _get(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
-        if self._made is None:
-            self._made = (asyncio.Semaphore(self._sizes[0]), asyncio.Semaphore(self._sizes[1]))
-        return self._made
-
-    @property
-    def api(self) -> asyncio.Semaphore:
-        return self._get()[0]
-
-    @property
-    def download(self) -> asyncio.Semaphore:
-        return self._get()[1]
-
-
-async def _http_only(request: httpx.Request) -> None:
-    """Refuse any scheme but http(s) on every request, redirects included, whatever the transport."""
-    if request.url.scheme not in ("http", "https"):
-        raise httpx.UnsupportedProtocol(f"the URL scheme {request.url.scheme!r} is not http(s)", request=request)
-
-
-async def _read_capped(resp: httpx.Response, cap: int) -> tuple[bytes, bool]:
-    """At most ``cap`` bytes of the body, and whether there was more; nothing when the length says too much."""
-    declared = resp.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        return b"", True
-    data = bytearray()
-    async for chunk in resp.aiter_bytes():
-        data += chunk
-        if len(data) > cap:
-            return bytes(data[:cap]), True
-    return bytes(data), False
 
 
 def _route(routes: Mapping[str, str], kind: str) -> str:

@@ -366,3 +366,32 @@ def test_a_slow_download_never_makes_a_status_poll_wait(raw_server, fake_key, tm
             return polled
 
     assert [s.status for s in asyncio.run(go())] == ["queued"] * 3
+
+
+@pytest.mark.parametrize("method", ["get", "create"])
+def test_an_api_answer_trickling_a_byte_a_second_ends_at_the_answer_deadline(raw_server, fake_key, method):
+    sent = Sent()
+    body = b'{"id": "%s", "status": "queued", "progress": 0}' % TASK.encode()
+
+    async def trickle(reader, writer):  # type: ignore[no-untyped-def]
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        try:
+            for byte in body:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                sent.bytes += 1
+                await asyncio.sleep(1.0)
+        except (ConnectionError, OSError):
+            pass
+
+    origin, heads = raw_server(trickle)
+    # the read timeout (30 s) restarts with every byte: only the answer deadline can end this
+    client = make_client(origin, fake_key, timeout=httpx.Timeout(30.0), answer_deadline=0.5)
+    args = ("video", TASK) if method == "get" else ("video", BODY)
+    with pytest.raises(BackendError, match=r"no complete answer within 0\.5 s") as info:
+        call(client, method, *args)
+    if method == "create":  # sent, and the answer not read: a task may exist
+        assert isinstance(info.value, UnknownCreateError)
+    else:
+        assert info.value.retryable
+    assert sent.bytes <= 2 and len(heads) == 1
