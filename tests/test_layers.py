@@ -20,20 +20,20 @@ LAYERS = {
     "core": 1,
     "config": 1,
     "store": 2,
-    "media": 3,
-    "language": 3,
+    "media": 3,  # local media on PyAV; also the one byte sniffer
+    "language": 4,
     "emulator": 4,  # renders with media/
+    "planning": 5,
     "backends": 5,  # the in-process emulator is one of its transports
-    "planning": 4,
-    "remote": 5,
-    "run": 6,
-    "report": 7,
-    "export": 7,
-    "review": 8,
-    "mcp": 9,
-    "cli": 9,
-    "__main__": 10,
-    "omniflow": 10,  # the facade, omniflow/__init__.py
+    "remote": 6,
+    "run": 7,
+    "report": 8,
+    "export": 8,
+    "review": 9,
+    "mcp": 10,
+    "cli": 10,
+    "__main__": 11,
+    "omniflow": 11,  # the facade, omniflow/__init__.py
 }
 
 # The one sanctioned call upward: Pipeline.plan()/.run() are sugar for the facade.
