@@ -81,6 +81,17 @@ def test_changes_are_listed_per_step_with_fields_upstream_take_added_and_removed
     assert "cost: 1.20" in out or "cost: 1.20 (no price for Nano-Banana2)" in out
 
 
+def test_the_cost_to_catch_up_prices_an_image_step_per_image(repo: Path) -> None:
+    path = repo / "pipelines" / "boats.yaml"
+    path.write_text(BASE.replace("    model: Nano-Banana2\n", "    model: Nano-Banana2\n    n: 3\n"))
+    (repo / "omniflow.toml").write_text(
+        '[prices]\n"Kling-3.0-720p" = 0.10\n"Veo-3.1-fast-720p" = 0.20\n"Nano-Banana2" = 0.05\n')
+    lines = diff(path)
+    assert "  ~ keyframe: n added: 3" in lines
+    # 3 images at 0.05, and two 4 s shots per model (shot, gone) at 0.10 and 0.20 a second
+    assert lines[-1] == "cost: 2.55"
+
+
 def test_matrix_change_shows_added_and_removed_variants(repo: Path) -> None:
     path = repo / "pipelines" / "boats.yaml"
     path.write_text(BASE.replace("[Kling-3.0-720p, Veo-3.1-fast-720p]", "[Kling-3.0-720p, Sora-2.0-720p]"))

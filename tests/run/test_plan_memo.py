@@ -52,7 +52,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("OMNIFLOW_NO_MEMO", raising=False)
     (tmp_path / ".omniflow").mkdir()
     (tmp_path / "pipelines" / "assets").mkdir(parents=True)
-    (tmp_path / "pipelines" / "assets" / "hero.png").write_bytes(b"\x89PNG first")
+    (tmp_path / "pipelines" / "assets" / "hero.png").write_bytes(b"\x89PNG\r\n\x1a\n first")
     (tmp_path / "pipelines" / "memo.yaml").write_text(textwrap.dedent(PIPELINE).lstrip())
     return tmp_path
 
@@ -106,7 +106,7 @@ def test_changing_a_local_asset_invalidates_the_memo(project: Path):
     asset = project / "pipelines" / "assets" / "hero.png"
     os.utime(asset)  # touched, same bytes: still a hit (the file is re-hashed, not trusted blindly)
     assert memo_hit()
-    asset.write_bytes(b"\x89PNG other")  # same size, new bytes
+    asset.write_bytes(b"\x89PNG\r\n\x1a\n other")  # same size, new bytes
     after = load("pipelines/memo.yaml")
     assert after.description != MARK
     assert after.variants[0].step("keyframe").key != before.variants[0].step("keyframe").key
@@ -136,7 +136,7 @@ def test_strict_is_part_of_the_memo_key_and_warnings_come_back_on_a_hit(project:
 def test_no_memo_is_written_without_a_state_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "assets").mkdir()
-    (tmp_path / "assets" / "hero.png").write_bytes(b"x")
+    (tmp_path / "assets" / "hero.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (tmp_path / "p.yaml").write_text(textwrap.dedent(PIPELINE).replace("pipelines/", ""))
     load("p.yaml")
     assert not (tmp_path / ".omniflow").exists()
@@ -216,3 +216,43 @@ def test_a_lock_left_mid_merge_is_reported_even_when_nothing_runs(project: Path)
     lock.write_text("<<<<<<< HEAD\n" + lock.read_text() + "=======\n>>>>>>> other\n")
     result = CliRunner().invoke(cli, ["plan", "pipelines/memo.yaml", "--backend", "emulator"])
     assert result.exit_code == 2 and "broken lock file" in result.output
+
+
+def test_the_lock_is_read_only_when_a_step_is_to_run_and_then_from_its_memo(project: Path):
+    fill_cache(project)
+    lock = project / "pipelines" / "memo.lock"
+    good = lock.read_text()
+    lock.write_text(good.replace("kind: video", "kind: [video", 1))  # broken YAML
+    code, doc = plan_json()
+    assert code == 0 and doc["totals"]["to_run"] == 0  # nothing to run: the lock is not read
+    assert not list((project / ".omniflow" / "memo").glob("lock-*.pickle"))
+    lock.write_text(good)
+    path = project / "pipelines" / "memo.yaml"
+    path.write_text(path.read_text().replace("turns", "turns back"))
+    _, doc = plan_json()
+    assert {s["id"]: s["reasons"] for s in doc["variants"][0]["steps"]}["shot"] == ["changed: prompt"]
+    (memo,) = (project / ".omniflow" / "memo").glob("lock-*.pickle")
+    # plant a lock in the memo whose shot has the new prompt: a plan that reads the memo finds no change
+    from omniflow.store import read_lock
+
+    real = read_lock(lock)
+    shot = real.step("", "shot")
+    planted = real.with_step("", "shot", dataclasses.replace(
+        shot, request={**shot.request, "prompt": shot.request["prompt"].replace("turns", "turns back")}))
+    memo.write_bytes(pickle.dumps(planted))
+    _, doc = plan_json()
+    assert {s["id"]: s["reasons"] for s in doc["variants"][0]["steps"]}["shot"] == ["key changed"]
+    lock.write_text(good + "\n")  # other bytes: another memo key, the lock itself is read again
+    _, doc = plan_json()
+    assert {s["id"]: s["reasons"] for s in doc["variants"][0]["steps"]}["shot"] == ["changed: prompt"]
+
+
+def test_a_broken_lock_is_reported_where_it_is_broken_when_a_step_needs_it(project: Path):
+    fill_cache(project, skip="slow")
+    lock = project / "pipelines" / "memo.lock"
+    text = lock.read_text().replace("kind: video", "kind: [video", 1)
+    lock.write_text(text)
+    result = CliRunner().invoke(cli, ["plan", "pipelines/memo.yaml", "--backend", "emulator"])
+    assert result.exit_code == 2 and "broken lock file" in result.output
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "kind: [video" in t)
+    assert f"memo.lock:{line}:" in result.output or f"memo.lock:{line + 1}:" in result.output
