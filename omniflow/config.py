@@ -22,12 +22,19 @@ Read from the project root (see :func:`omniflow.store.find_root`). Example::
     url = "s3://bucket/published"  # where local inputs go for remote steps
     expires = 86400                # presigned URL lifetime, seconds
 
+    [inputs]                       # local files steps reference (they are uploaded to a third party)
+    allow_outside = false          # true: files outside the project folder may be used
+    max_image_bytes = 52428800     # size caps, checked before a byte is hashed
+    max_video_bytes = 2147483648
+    max_audio_bytes = 536870912
+
 Secrets never live here: API keys come from the environment, bucket
 credentials from the standard AWS environment and files.
 """
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +44,31 @@ from typing import Any
 from omniflow.errors import UsageError
 
 _SECRET_HINTS = ("api_key", "apikey", "secret", "token", "password", "aws_secret_access_key")
+
+
+@dataclass(frozen=True)
+class InputsConfig:
+    """``[inputs]``: which local files a step may reference, and how big each may be.
+
+    Whatever a step references is uploaded to a third party, so a file outside
+    the project folder (an absolute path, ``../``, a symlink leading out) is
+    refused unless ``allow_outside``. The caps are per media a field takes: the
+    API reference documents no byte limit for reference images (only counts and
+    formats), so 50 MiB is far above any photo and far below what hurts to read;
+    videos get the download cap's 2 GiB.
+    """
+
+    allow_outside: bool = False
+    max_image_bytes: int = 50 * 1024**2
+    max_video_bytes: int = 2 * 1024**3
+    max_audio_bytes: int = 512 * 1024**2
+
+    def max_bytes(self, media: str) -> int:
+        """The cap for a field taking ``media`` ("image", "video" or "audio")."""
+        return {"image": self.max_image_bytes, "video": self.max_video_bytes}.get(media, self.max_audio_bytes)
+
+
+_INPUT_KEYS = ("allow_outside", "max_image_bytes", "max_video_bytes", "max_audio_bytes")
 
 
 @dataclass(frozen=True)
@@ -51,6 +83,7 @@ class Config:
     remote_endpoint: str | None = None
     publish_url: str | None = None
     publish_expires: int = 86400
+    inputs: InputsConfig = field(default_factory=InputsConfig)
     source: Path | None = None
 
     def price(self, model: str | None) -> float | None:
@@ -87,6 +120,7 @@ def load_config(root: Path) -> Config:
             remote_endpoint=remote.get("endpoint_url"),
             publish_url=publish.get("url"),
             publish_expires=int(publish.get("expires", Config.publish_expires)),
+            inputs=_inputs(data.get("inputs", {}), path),
             source=path,
         )
     except (TypeError, ValueError, AttributeError) as exc:
@@ -102,6 +136,27 @@ def _prices(table: Any, path: Path) -> dict[str, float]:
             raise UsageError(f"{path}: prices.{model}: a price must be a number >= 0, not {value!r}")
         out[str(model)] = price
     return out
+
+
+def _inputs(table: Any, path: Path) -> InputsConfig:
+    """``[inputs]``, strictly: a typo here would silently keep the default (and a refusal)."""
+    if not isinstance(table, Mapping):
+        raise UsageError(f"{path}: inputs must be a table ([inputs])")
+    for key in table:
+        if key not in _INPUT_KEYS:
+            near = difflib.get_close_matches(str(key), _INPUT_KEYS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (keys: {', '.join(_INPUT_KEYS)})"
+            raise UsageError(f"{path}: inputs.{key}: unknown setting{hint}")
+    allow = table.get("allow_outside", False)
+    if not isinstance(allow, bool):
+        raise UsageError(f"{path}: inputs.allow_outside must be true or false, not {allow!r}")
+    caps = {}
+    for key in _INPUT_KEYS[1:]:
+        value = table.get(key, getattr(InputsConfig, key))
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{path}: inputs.{key} must be a whole number of bytes >= 1, not {value!r}")
+        caps[key] = value
+    return InputsConfig(allow_outside=allow, **caps)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

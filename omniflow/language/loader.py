@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omniflow.config import InputsConfig, load_config
 from omniflow.errors import Location, PipelineError, Problem, UsageError, sorted_problems
 from omniflow.language.analysis import analyse
+from omniflow.language.assets import Assets
 from omniflow.language.matrix import expand
 from omniflow.language.model import Pipeline, Variant
 from omniflow.language.render import Found, Renderer
@@ -56,17 +58,21 @@ def load(
         raise UsageError(f"{file} is a folder, not a pipeline file") from None
     except UnicodeDecodeError as exc:
         raise PipelineError([Problem(byte_location(file, data, exc.start), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    folder = _memo.memo_dir(find_root(p.parent)) if memo and _memo.enabled() else None
+    root = find_root(p.parent)
+    inputs = load_config(root).inputs  # what local files may be used is part of the answer
+    folder = _memo.memo_dir(root) if memo and _memo.enabled() else None
     key = ""
     if folder is not None:
-        key = _memo.memo_key(data, file=file, root=folder.parent.parent, set_values=set, backend=backend, strict=strict)
+        key = _memo.memo_key(data, file=file, root=root, set_values=set, backend=backend, strict=strict,
+                             inputs=inputs)
         hit = _memo.read(folder, file, key)
         if isinstance(hit, Pipeline):
             return hit
     started = time.time_ns()
-    pipeline = loads(text, file=file, base_dir=p.parent, set=set, backend=backend, strict=strict)
+    pipeline, refs = _loads(text, file=file, base_dir=p.parent, set=set, backend=backend, strict=strict,
+                            inputs=inputs)
     if folder is not None:
-        _memo.write(folder, file, key, pipeline, started_ns=started)
+        _memo.write(folder, file, key, pipeline, started_ns=started, refs=refs)
     return pipeline
 
 
@@ -84,8 +90,26 @@ def loads(
     set: Mapping[str, Any] | None = None,  # noqa: A002
     backend: str = "emulator",
     strict: bool = False,
+    inputs: InputsConfig | None = None,
 ) -> Pipeline:
-    """Like :func:`load`, from text; local files are looked up relative to ``base_dir``."""
+    """Like :func:`load`, from text; local files are looked up relative to ``base_dir``.
+
+    ``inputs`` (default: the project's ``[inputs]``) says which local files may be used.
+    """
+    return _loads(text, file=file, base_dir=base_dir, set=set, backend=backend, strict=strict, inputs=inputs)[0]
+
+
+def _loads(
+    text: str,
+    *,
+    file: str,
+    base_dir: str | os.PathLike[str],
+    set: Mapping[str, Any] | None,  # noqa: A002
+    backend: str,
+    strict: bool,
+    inputs: InputsConfig | None,
+) -> tuple[Pipeline, dict[str, str]]:
+    """:func:`loads`, plus where each local file reference led (path as written -> file), for the memo."""
     doc, problems = parse(text, file)
     if doc is None:
         raise PipelineError(problems)
@@ -107,7 +131,9 @@ def loads(
             problems.append(Problem(doc.loc(("matrix",)), "matrix", f"two combinations have the same variant name {c.name!r} (values differ only in case or punctuation)"))
         names[c.name] = 1
     base = Path(base_dir)
-    renderer = Renderer(doc, spec, analysis, templates, backend, base, strict)
+    root = find_root(base)
+    assets = Assets(base, root, inputs if inputs is not None else load_config(root).inputs)
+    renderer = Renderer(doc, spec, analysis, templates, backend, assets, strict)
     variants: list[Variant] = []
     found_by: dict[tuple[Location, str, str, str], list[str]] = {}
     # Render even when the shape has errors: the user gets every problem at once.
@@ -126,7 +152,7 @@ def loads(
         problems = [Problem(p.location, p.path, p.message, "error") for p in problems]
     if any(p.is_error for p in problems):
         raise PipelineError(problems)
-    return Pipeline(
+    pipeline = Pipeline(
         path=Path(file),
         name=spec.name,
         description=spec.description,
@@ -135,8 +161,9 @@ def loads(
         step_ids=tuple(spec.steps),
         warnings=tuple(sorted_problems(problems)),
         lock_path=base / (Path(file).stem + ".lock"),
-        root=find_root(base),
+        root=root,
     )
+    return pipeline, assets.refs
 
 
 def _apply_set(spec: Spec, overrides: Mapping[str, Any]) -> None:

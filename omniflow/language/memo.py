@@ -6,13 +6,16 @@ keeps its result here, keyed by the sha256 of everything that can change it:
 
 - the pipeline file's bytes, the path as given, the working directory and the
   project root (they fix ``Pipeline.path``, ``lock_path`` and ``root``);
-- the ``--set`` values, the backend and ``strict``;
-- the code that loads: omniflow's version plus the size and mtime of every
+- the ``--set`` values, the backend, ``strict`` and the project's ``[inputs]``
+  settings (they decide which local files are refused);
+- the code that loads: the size and mtime of every
   module the loader runs, the *content* of the shipped JSON Schemas, the
   Python version and the installed Jinja2 and PyYAML;
 - the local files the pipeline references (assets): their paths, sizes,
   mtimes and sha256s are stored beside the pipeline and checked on every hit
-  (a changed size or mtime re-hashes the file; a different hash is a miss).
+  (a changed size or mtime re-hashes the file; a different hash is a miss),
+  and each reference as written must still lead to the same file (a symlink
+  retargeted, say outside the project, is a miss, so the load checks it anew).
 
 Only successful loads are kept, so errors are always found afresh; warnings
 are part of the ``Pipeline`` and come back with it (the CLI prints them on a
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 MEMO_DIR = "memo"
-FORMAT = 1
+FORMAT = 2  # 2: the record keeps where each local file reference led ("refs")
 KEEP_PER_FILE = 4  # memos kept per pipeline file (e.g. both backends, a --set or two)
 # A file whose mtime is this close to the moment its stat was taken may change again
 # within the same mtime tick: such files are re-hashed on every check ("racy git").
@@ -63,11 +66,11 @@ def stat_sig(path: str) -> tuple[int, int] | None:
 
 def code_fingerprint() -> bytes:
     """What identifies the loading code: version, module stats, schema bytes, libraries."""
-    import omniflow
-
     h = hashlib.sha256()
-    h.update(f"{omniflow.__version__}|{sys.version}|{FORMAT}|{pickle.HIGHEST_PROTOCOL}".encode())
-    pkg = os.path.dirname(os.path.abspath(omniflow.__file__))
+    h.update(f"{sys.version}|{FORMAT}|{pickle.HIGHEST_PROTOCOL}".encode())
+    # the package folder, without importing the facade from below it (omniflow's version lives
+    # in its __init__.py, whose size and mtime are hashed with the other modules)
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for name in _CODE:
         path = os.path.join(pkg, name)
         files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".py")) if os.path.isdir(path) else [path]
@@ -98,12 +101,12 @@ def code_fingerprint() -> bytes:
 
 
 def memo_key(data: bytes, *, file: str, root: Path, set_values: Mapping[str, Any] | None, backend: str,
-             strict: bool) -> str:
+             strict: bool, inputs: Any = None) -> str:
     """sha256 over everything that can change the result of ``load`` (assets are checked apart)."""
     h = hashlib.sha256()
     h.update(code_fingerprint())
     sets = sorted((str(k), repr(v)) for k, v in (set_values or {}).items())
-    h.update(repr((file, os.getcwd(), str(root), sets, backend, bool(strict))).encode())
+    h.update(repr((file, os.getcwd(), str(root), sets, backend, bool(strict), repr(inputs))).encode())
     h.update(hashlib.sha256(data).digest())
     return h.hexdigest()
 
@@ -134,6 +137,8 @@ def read(folder: Path, file: str, key: str) -> Any | None:
         return None
     if not _assets_unchanged(record.get("assets", ()), record.get("taken_ns", 0)):
         return None
+    if any(os.path.realpath(ref) != target for ref, target in record.get("refs", {}).items()):
+        return None
     return record.get("pipeline")
 
 
@@ -144,8 +149,13 @@ def _assets_unchanged(assets: Iterable[tuple[str, int, int, str]], taken_ns: int
             return False
         if sig == (size, mtime_ns) and mtime_ns < taken_ns - RACY_NS:
             continue
+        from omniflow.language.assets import open_regular
+
+        f = open_regular(path)  # a FIFO or device put in the file's place must not hang the check
+        if f is None:
+            return False
         try:
-            with open(path, "rb") as f:
+            with f:
                 if hashlib.file_digest(f, "sha256").hexdigest() != digest:
                     return False
         except OSError:
@@ -168,15 +178,18 @@ def assets_of(pipeline: Any) -> list[tuple[str, int, int, str]]:
     return out
 
 
-def write(folder: Path, file: str, key: str, pipeline: Any, *, started_ns: int) -> None:
+def write(folder: Path, file: str, key: str, pipeline: Any, *, started_ns: int,
+          refs: Mapping[str, str] | None = None) -> None:
     """Keep ``pipeline`` under ``key`` (atomic); failures are ignored: the memo is only a speed-up.
 
     ``started_ns`` is when the load began: an asset modified after that may
     not be what the load hashed, so it counts as racy and is re-hashed.
+    ``refs`` maps each local file reference (absolute, as written) to the file it led to.
     """
     from omniflow.store._atomic import write_atomic
 
-    record = {"format": FORMAT, "taken_ns": started_ns, "assets": assets_of(pipeline), "pipeline": pipeline}
+    record = {"format": FORMAT, "taken_ns": started_ns, "assets": assets_of(pipeline), "refs": dict(refs or {}),
+              "pipeline": pipeline}
     try:
         data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
         folder.mkdir(parents=True, exist_ok=True)

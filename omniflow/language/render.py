@@ -12,16 +12,15 @@ because no family rule looks at more than "the prompt is not blank" and
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path as FsPath
 from typing import Any
 
 from omniflow.core import catalog, keys
 from omniflow.core.kinds import MEDIA_FIELDS, REMOTE_OWN_FIELDS
 from omniflow.errors import Location
 from omniflow.language.analysis import Analysis, article, locate, template_location
+from omniflow.language.assets import Asset, Assets
 from omniflow.language.model import RenderedStep
 from omniflow.language.structure import Spec, StepSpec
 from omniflow.language.suggest import did_you_mean, suggestion
@@ -44,17 +43,16 @@ class Found:
 
 @dataclass
 class Renderer:
-    """Per-load state shared by all variants: compiled templates, validation memo, file hashes."""
+    """Per-load state shared by all variants: compiled templates, validation memo, checked files."""
 
     doc: Document
     spec: Spec
     analysis: Analysis
     templates: Templates
     backend: str
-    base_dir: FsPath
+    assets: Assets
     strict: bool = False
     _checked: dict[bytes, list[catalog.Violation]] = field(default_factory=dict)
-    _hashes: dict[str, str | None] = field(default_factory=dict)
     _seconds: dict[str, float | None] = field(default_factory=dict)  # of each step of the variant
 
     def render_variant(self, variant: str, values: dict[str, Any], found: list[Found]) -> list[RenderedStep]:
@@ -150,7 +148,7 @@ class Renderer:
         if step.kind.remote:
             request, model, seconds = self._remote(step, ctx, by_key, files, found)
         else:
-            request = self._local(step, ctx, found)
+            request = self._local(step, ctx, files, found)
         key = keys.step_key(backend=self.backend, kind=step.kind.name, request=request, take=take)
         return RenderedStep(
             id=step.id,
@@ -168,7 +166,7 @@ class Renderer:
             description=step.description,
         )
 
-    def _local(self, step: StepSpec, ctx: dict[str, Any], found: list[Found]) -> dict[str, Any]:
+    def _local(self, step: StepSpec, ctx: dict[str, Any], files: dict[str, str], found: list[Found]) -> dict[str, Any]:
         steps_ctx = ctx["steps"]
         request: dict[str, Any] = {}
         for lf in step.kind.fields.values():
@@ -183,8 +181,21 @@ class Renderer:
                     self._problem(step, (lf.name,), message, found)
                 elif lf.name == "at" and step.kind.name == "frame":
                     self._frame_in_clip(step, value, found)
+                elif lf.name == "audio" and step.kind.name == "mix":
+                    value = self._mix_files(step, value, files, found)
                 request[lf.name] = self._finite(step, (lf.name,), value, found)
         return request
+
+    def _mix_files(self, step: StepSpec, audio: list[dict[str, Any]], files: dict[str, str], found: list[Found]) -> list[dict[str, Any]]:
+        """``audio: [{from: assets/bed.mp3}]``: a local sound file, checked and keyed by its bytes."""
+        out = []
+        for i, entry in enumerate(audio):
+            ref = entry["from"]
+            if not ref.startswith((keys.UPSTREAM_PREFIX, "http://", "https://")):
+                ref = self._local_file(step, ("audio", i, "from"), ref, "audio", "audio", files, found)
+                entry = {**entry, "from": ref} if ref is not entry["from"] else entry
+            out.append(entry)
+        return out
 
     def _frame_in_clip(self, step: StepSpec, at: Any, found: list[Found]) -> None:
         """``at: 9`` on a 4-second clip fails at run time, after the clip is paid for: say it now."""
@@ -266,22 +277,19 @@ class Renderer:
                 fix = " (a frame step turns a video into an image)" if wants == "image" else ""
                 self._problem(step, sub, f"{sub[0]} takes {wants}s, but step {sid!r} outputs a {up.kind.output}{fix}", found)
             return value
-        path = FsPath(value) if os.path.isabs(value) else self.base_dir / value
-        digest = self._hash(path)
-        if digest is None:
-            self._problem(step, sub, f"{value!r} is neither an http(s) URL nor an existing file (looked for {path})", found)
-            return value
-        files[digest] = str(path.resolve())
-        return keys.FILE_PREFIX + digest
+        return self._local_file(step, sub, value, wants, str(sub[0]), files, found)
 
-    def _hash(self, path: FsPath) -> str | None:
-        k = str(path)
-        if k not in self._hashes:
-            try:
-                self._hashes[k] = keys.sha256_hex(path.read_bytes()) if path.is_file() else None
-            except OSError:
-                self._hashes[k] = None
-        return self._hashes[k]
+    def _local_file(self, step: StepSpec, sub: Path, value: str, wants: str, field_name: str, files: dict[str, str], found: list[Found]) -> str:
+        """A local file → ``omniflow:file:<sha256>`` once it passed every check of language.assets."""
+        got = self.assets.check(value, wants, field_name)
+        if not isinstance(got, Asset):
+            if value in self.spec.steps:  # a step id where a local file is read
+                got += f" (to use the output of step {value!r}, write {{{{ steps.{value}.url }}}})"
+            self._problem(step, sub, got, found)
+            # a placeholder, so the family schema does not report the same value again as "not a URL"
+            return keys.FILE_PREFIX + _ERROR_KEY
+        files[got.sha256] = str(got.path)
+        return keys.FILE_PREFIX + got.sha256
 
     def _validate(self, step: StepSpec, model: str, body: dict[str, Any], found: list[Found]) -> None:
         probe = _normalised(body)

@@ -93,14 +93,16 @@ def test_set_overrides_a_var_and_pins_a_matrix_dimension():
 
 
 def test_local_files_become_content_placeholders(tmp_path: Path):
-    (tmp_path / "a.png").write_bytes(b"first")
+    (tmp_path / ".omniflow").mkdir()  # the project folder: local files must lie inside it
+    first = b"\x89PNG\r\n\x1a\nfirst"  # PNG bytes: an image field takes only images
+    (tmp_path / "a.png").write_bytes(first)
     text = "omniflow: 1\nname: t\nsteps:\n  s:\n    model: Veo-3.1-720p\n    prompt: x\n    seconds: 4\n    images: [a.png]\n"
     (tmp_path / "p.yaml").write_text(text)
     s = load(tmp_path / "p.yaml").variants[0].steps[0]
-    digest = keys.sha256_hex(b"first")
+    digest = keys.sha256_hex(first)
     assert s.request["images"] == ["omniflow:file:" + digest]
     assert s.files == {digest: str((tmp_path / "a.png").resolve())}
-    (tmp_path / "a.png").write_bytes(b"second")
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\nsecond")
     assert load(tmp_path / "p.yaml").variants[0].steps[0].key != s.key
 
 
@@ -145,7 +147,10 @@ def test_needs_is_a_dashed_ordering_edge():
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_examples_are_valid_without_warnings_and_match_the_schema(path: Path, run_cli):
+def test_examples_are_valid_without_warnings_and_match_the_schema(path: Path, run_cli, monkeypatch):
+    # the examples' project is the repository (no .omniflow there: the working directory is the
+    # project folder, and local assets must lie inside it)
+    monkeypatch.chdir(REPO)
     result = run_cli("validate", "--strict", str(path))
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
