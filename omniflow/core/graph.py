@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import networkx
 
-    from omniflow.language.model import Variant
+# A variant is any value with ``name`` and ``steps`` (each with id, kind, model,
+# key, inputs, needs): omniflow.language.model.Variant, which this layer below
+# the language does not import.
+Variant = Any
 
 
 def dependency_graph(order: Sequence[str], deps: Mapping[str, Sequence[str]]) -> networkx.DiGraph:
