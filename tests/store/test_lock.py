@@ -308,3 +308,27 @@ def test_a_step_shared_by_variants_is_written_out_in_each_never_as_an_alias(tmp_
     assert "&id" not in text and "*id" not in text and text.count("http://x/a.png") == 2
     write_lock(tmp_path / "p.lock", lock)
     assert read_lock(tmp_path / "p.lock") == lock
+
+
+def test_a_run_writes_the_lock_per_batch_of_steps_and_at_the_end(tmp_path: Path) -> None:
+    from omniflow.run.outputs import LockWriter
+
+    now = [0.0]
+    path = tmp_path / "p.lock"
+    writer = LockWriter(path, "p", interval=2.0, clock=lambda: now[0])
+    writes = 0
+    for i in range(10):  # ten steps finish within the same two seconds: one batch
+        writer.set("", f"s{i}", step(f"{i:064x}"))
+        if writer.due():
+            writer.write(writer.snapshot())
+            writes += 1
+    assert writes == 0 and not path.exists()
+    now[0] = 2.5
+    writer.set("", "s10", step(f"{10:064x}"))
+    assert writer.due()
+    writer.write(writer.snapshot())
+    assert len(read_lock(path).variants["default"]) == 11
+    writer.set("", "s11", step(f"{11:064x}"))
+    assert not writer.due()  # within the interval: waits for the next batch
+    writer.flush()  # the end of the run: always written
+    assert len(read_lock(path).variants["default"]) == 12
