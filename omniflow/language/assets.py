@@ -42,6 +42,7 @@ ACCEPTS: Mapping[str, frozenset[str]] = {
     "audio": AUDIO_TYPES | {"video/mp4"},
 }
 _NAMES = {"image": "PNG, JPEG or WebP", "video": "MP4", "audio": "MP3, M4A, AAC, WAV, Ogg, FLAC or MP4"}
+_NOUNS = {"image": "an image", "video": "a video", "audio": "a sound file"}
 _CAP_KEYS = {"image": "max_image_bytes", "video": "max_video_bytes", "audio": "max_audio_bytes"}
 
 
@@ -66,16 +67,20 @@ class Assets:
     refs: dict[str, str] = field(default_factory=dict)
     _done: dict[tuple[Path, str], Asset | str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()  # once: every reference is compared with it
+
     def check(self, written: str, wants: str, field_name: str) -> Asset | str:
         """The checked file ``written`` names, or the message saying why it is refused."""
+        if "\0" in written:  # a template can make one; the OS cannot take it
+            return f"{written!r} is not a file name: it contains a NUL character"
         path = Path(written) if os.path.isabs(written) else self.base_dir / written
         try:
             resolved = path.resolve()
-        except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        except (OSError, RuntimeError, ValueError) as exc:  # a loop (RuntimeError before 3.13), a lone surrogate
             return f"{written!r} cannot be resolved ({exc})"
-        root = self.root.resolve()
-        if not self.rules.allow_outside and not resolved.is_relative_to(root):
-            return self._outside(written, path, resolved, root)
+        if not self.rules.allow_outside and not resolved.is_relative_to(self.root):
+            return self._outside(written, resolved, self.root)
         got = self._done.get((resolved, wants))
         if got is None:
             got = self._done[(resolved, wants)] = self._read(written, path, resolved, wants, field_name)
@@ -83,7 +88,7 @@ class Assets:
             self.refs[str(path.absolute())] = str(resolved)
         return got
 
-    def _outside(self, written: str, path: Path, resolved: Path, root: Path) -> str:
+    def _outside(self, written: str, resolved: Path, root: Path) -> str:
         if os.path.isabs(written):
             why = "an absolute path"
         elif not self.base_dir.resolve().is_relative_to(root):
@@ -93,9 +98,10 @@ class Assets:
         else:
             why = f"a symlink leads out of it, to {resolved}"
         where = str(root) if (root / ".omniflow").is_dir() else f"{root} (the working directory: no .omniflow folder above the pipeline)"
+        fix = ("run omniflow from the project's folder or give the project a .omniflow folder (omniflow init)"
+               if why.startswith("the pipeline") else "move the file into the project")
         return (f"{written!r} is outside the project folder {where}: {why}. Whatever a step references is "
-                "uploaded to a third party; move the file into the project, or set [inputs] allow_outside = true "
-                "in omniflow.toml")
+                f"uploaded to a third party; {fix}, or set [inputs] allow_outside = true in omniflow.toml")
 
     def _read(self, written: str, path: Path, resolved: Path, wants: str, field_name: str) -> Asset | str:
         cap = self.rules.max_bytes(wants)
@@ -104,8 +110,8 @@ class Assets:
             fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             return f"{written!r} is neither an http(s) URL nor an existing file (looked for {path})"
-        except OSError as exc:
-            return f"{written!r} cannot be read: {exc.strerror or exc}"
+        except (OSError, ValueError) as exc:
+            return f"{written!r} cannot be read: {getattr(exc, 'strerror', None) or exc}"
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
@@ -119,7 +125,7 @@ class Assets:
             head = f.read(SNIFF_BYTES)
             media_type = sniff_media_type(head)
             if media_type not in ACCEPTS[wants]:
-                return (f"{written!r} is not {_article(wants)}: {_looks_like(head, media_type)}; "
+                return (f"{written!r} is not {_NOUNS[wants]}: {_looks_like(head, media_type)}; "
                         f"{field_name} takes {_NAMES[wants]} files")
             digest, size = hashlib.sha256(head), len(head)
             buf = bytearray(CHUNK)

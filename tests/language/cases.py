@@ -78,6 +78,8 @@ CASES = [
     ("lastframe_absolute_outside", H + "steps:\n  shot:\n    model: Kling-3.0-omni-720p\n    prompt: a\n    seconds: 5\n    lastframe: /etc/hostname\n", "8:16: steps.shot.lastframe: '/etc/hostname' is outside the project folder"),
     ("images_folder", H + "steps:\n  shot:\n" + VEO + "    images: [.]\n", "8:14: steps.shot.images[0]: '.' is a folder, not a file"),
     ("images_pipeline_itself", H + "steps:\n  shot:\n" + VEO + "    images: [p.yaml]\n", "8:14: steps.shot.images[0]: 'p.yaml' is not an image: its bytes look like text; images takes PNG, JPEG or WebP files"),
+    ("images_nul_from_template", H + "steps:\n  shot:\n" + VEO + "    images: [\"{{ 'a\\\\x00b.png' }}\"]\n", "8:14: steps.shot.images[0]: 'a\\x00b.png' is not a file name: it contains a NUL character"),
+    ("images_lone_surrogate_from_template", H + "steps:\n  shot:\n" + VEO + "    images: [\"{{ 'a\\\\udc80.png' }}\"]\n", "8:14: steps.shot.images[0]: 'a\\udc80.png' is neither an http(s) URL nor an existing file"),
     ("mix_audio_outside", H + "steps:\n  shot:\n" + VEO + "  cut:\n    kind: mix\n    video: shot\n    audio: [{from: ../bed.mp3}]\n", "11:20: steps.cut.audio[0].from: '../bed.mp3' is outside the project folder"),
     ("mix_audio_missing_file", H + "steps:\n  shot:\n" + VEO + "  cut:\n    kind: mix\n    video: shot\n    audio: [{from: bed.mp3}]\n", "11:20: steps.cut.audio[0].from: 'bed.mp3' is neither an http(s) URL nor an existing file"),
     ("mix_audio_step_id", H + "steps:\n  shot:\n" + VEO + "  cut:\n    kind: mix\n    video: shot\n    audio: [{from: shot}]\n", "11:20: steps.cut.audio[0].from: 'shot' is neither an http(s) URL nor an existing file (looked for"),

@@ -214,6 +214,7 @@ def test_without_a_state_folder_the_working_directory_is_the_project(tmp_path: P
     monkeypatch.chdir(tmp_path / "here")
     (line,) = refusal(str(tmp_path / "there" / "p.yaml"))
     assert "(the working directory: no .omniflow folder above the pipeline): the pipeline itself is outside it" in line
+    assert "run omniflow from the project's folder or give the project a .omniflow folder (omniflow init)" in line
     monkeypatch.chdir(tmp_path / "there")
     assert cli_run("validate", "p.yaml").exit_code == 0
 
@@ -271,7 +272,7 @@ def test_a_mix_bed_from_a_local_file_is_keyed_by_its_bytes(project: Path):
 def test_a_mix_bed_is_checked_like_any_local_file(project: Path):
     (project / "assets" / "bed.mp3").write_text("la la la\n")
     file = write(project, MIX.format("assets/bed.mp3"))
-    assert refusal(file) == [f"{file}:11:20: steps.cut.audio[0].from: 'assets/bed.mp3' is not an audio: its bytes "
+    assert refusal(file) == [f"{file}:11:20: steps.cut.audio[0].from: 'assets/bed.mp3' is not a sound file: its bytes "
                              "look like text; audio takes MP3, M4A, AAC, WAV, Ogg, FLAC or MP4 files"]
     (line,) = refusal(write(project, MIX.format("../bed.mp3")))
     assert line.startswith(f"{file}:11:20: steps.cut.audio[0].from: '../bed.mp3' {OUTSIDE}")
