@@ -57,8 +57,8 @@ class LockWriter:
     It is written after each batch of finished steps: when a step finishes
     and at least ``interval`` seconds have passed since the last write, the
     interval stretching to thirty times the last write's duration (one whole
-    dump of a 1,000-step lock takes ~0.3 s, so dumping stays under ~3 % of a
-    run), and always at the end (``flush``). Rewriting a large lock after every
+    dump of a 1,000-step lock takes about a second, so intermediate dumps stay
+    under ~3 % of a run), and always at the end (``flush``). Rewriting a large lock after every
     one of thousands of steps would cost O(n^2). A crash loses at most one
     batch of lock; the next run rebuilds those entries from the cache, where
     each step's entry was written the moment it finished.
