@@ -23,21 +23,6 @@ PRICED_KINDS = ("video", "image")
 _DIGITS = 6
 
 
-def video_seconds(request: Mapping[str, Any]) -> float | None:
-    """Generated seconds of a video request (``"5"``, 5 or 5.0), or None when not a number."""
-    value = request.get("seconds")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
 def image_count(request: Mapping[str, Any]) -> int:
     """Images an image request asks for: its ``n`` (a positive whole number, also as text), else 1."""
     value = request.get("n")
@@ -50,30 +35,34 @@ def image_count(request: Mapping[str, Any]) -> int:
     return value if isinstance(value, int) and value >= 1 else 1
 
 
-def units(kind: str, request: Mapping[str, Any]) -> float | None:
-    """How many priced units a request makes: seconds for a video, images for an image; None otherwise."""
+def units(kind: str, request: Mapping[str, Any], seconds: float | None) -> float | None:
+    """How many priced units a request makes: its seconds for a video, its images for an image; else None.
+
+    ``seconds`` is the rendered step's (omniflow.language.render reads them from
+    the request once; they are not parsed again here).
+    """
     if kind == "video":
-        return video_seconds(request)
+        return seconds
     if kind == "image":
         return float(image_count(request))
     return None
 
 
-def request_cost(kind: str, request: Mapping[str, Any], prices: Mapping[str, float]) -> float | None:
-    """The cost of sending ``request`` (a ``kind`` step's body), or None when it has no price."""
-    if kind not in PRICED_KINDS:
+def request_cost(kind: str, model: str | None, request: Mapping[str, Any], seconds: float | None,
+                 prices: Mapping[str, float]) -> float | None:
+    """The cost of sending ``request`` (a ``kind`` step's body for ``model``), or None when it has no price."""
+    if kind not in PRICED_KINDS or not model:
         return None
-    model = request.get("model")
-    price = prices.get(model) if isinstance(model, str) else None
-    amount = units(kind, request)
+    price = prices.get(model)
+    amount = units(kind, request, seconds)
     if price is None or amount is None:
         return None
     return round(price * amount, _DIGITS)
 
 
 def step_cost(step: Any, prices: Mapping[str, float]) -> float | None:
-    """The cost of a rendered step (its request priced by :func:`request_cost`)."""
-    return request_cost(step.kind, step.request, prices)
+    """The cost of a rendered step (kind, model, seconds, request: omniflow.language.model.RenderedStep)."""
+    return request_cost(step.kind, step.model, step.request, step.seconds, prices)
 
 
 @dataclass(frozen=True)

@@ -118,18 +118,18 @@ def test_max_cost_on_the_command_line_exits_3(tmp_path: Path, monkeypatch: pytes
     assert "4.00" in result.output and "nothing was sent" in result.output
 
 
-@pytest.mark.parametrize(("kind", "request_", "expected"), [
-    ("video", {"model": "m", "seconds": "5"}, 0.5),
-    ("video", {"model": "m", "seconds": 5}, 0.5),
-    ("video", {"model": "m"}, None),  # length unknown: no guess
-    ("image", {"model": "m"}, 0.1),
-    ("image", {"model": "m", "n": 3}, 0.3),
-    ("image", {"model": "m", "n": "2"}, 0.2),
-    ("image", {"model": "other"}, None),  # no price
-    ("frame", {"from": "omniflow:x"}, None),  # local: free, no price
+@pytest.mark.parametrize(("kind", "request_", "seconds", "expected"), [
+    ("video", {"seconds": "5"}, 5.0, 0.5),
+    ("video", {}, None, None),  # length unknown: no guess
+    ("image", {}, None, 0.1),
+    ("image", {"n": 3}, None, 0.3),
+    ("image", {"n": "2"}, None, 0.2),
+    ("image", {"n": 0}, None, 0.1),  # not a count (the schema refuses it): one image
+    ("frame", {"from": "omniflow:x"}, None, None),  # local: free, no price
 ])
-def test_the_one_price_of_a_request(kind: str, request_: dict, expected: float | None) -> None:
-    assert cost.request_cost(kind, request_, {"m": 0.1}) == expected
+def test_the_one_price_of_a_request(kind: str, request_: dict, seconds: float | None, expected: float | None) -> None:
+    assert cost.request_cost(kind, "m", request_, seconds, {"m": 0.1}) == expected
+    assert cost.request_cost(kind, "other", request_, seconds, {"m": 0.1}) is None  # no price
 
 
 def test_totals_name_the_unpriced_models() -> None:
