@@ -35,6 +35,10 @@ from omniflow.emulator.validation import (
 )
 
 CONTENT_CACHE = "public, max-age=86400"
+# omniflow's own header on creates: which take (candidate) of a request this is. The real
+# API ignores it; the emulator renders each take as another re-roll of the same body.
+TAKE_HEADER = "X-Omniflow-Take"
+MAX_TAKE = 1_000_000
 
 
 # helpers ----------------------------------------------------------------
@@ -89,10 +93,29 @@ def _create_fault_response(state: EmulatorState, fault: str) -> Response:
     return _json(status, bodies.upstream_failure(status))
 
 
+def take_of(request: Request) -> int | Response:
+    """The request's take: 1 without the header; a header that is no take is refused (400).
+
+    Refused rather than read as 1: omniflow is the only sender, and a take that
+    silently became 1 would render every candidate alike.
+    """
+    text = request.headers.get(TAKE_HEADER)
+    if text is None:
+        return 1
+    text = text.strip()
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_TAKE:
+        return int(text)
+    msg = f"{TAKE_HEADER} must be a whole number from 1 to {MAX_TAKE}, not {text[:40]!r}"
+    return _json(400, bodies.openai_error(msg, type="invalid_request_error", param=TAKE_HEADER))
+
+
 async def _submit(request: Request, user: str, kind: str, accepted: Accepted, *, remixed_from: str | None = None, instant: bool = False) -> Task | Response:
     """Fault draw, then the task row; a dropped create still makes the task."""
     state = _state(request)
-    digest, fault = state.create_fault(accepted.body)
+    take = take_of(request)
+    if isinstance(take, Response):
+        return take
+    digest, fault = state.create_fault(accepted.body, take)
     made_anyway = ("create_drop", "create_malformed", "create_html", "create_200_error")
     if fault is not None and fault not in made_anyway:
         return _create_fault_response(state, fault)
@@ -105,6 +128,7 @@ async def _submit(request: Request, user: str, kind: str, accepted: Accepted, *,
         origin=_origin(request),
         remixed_from=remixed_from,
         instant=instant,
+        take=take,
     )
     if state.config.prerender and task.outcome == "success":
         # a real service has the file ready when the task completes; render
@@ -364,6 +388,9 @@ async def stats(request: Request) -> Response:
 async def find_tasks(request: Request) -> Response:
     """Tasks this key made from a body (``?body_sha256=`` canonical-JSON digest), oldest first.
 
+    ``&take=N`` keeps the tasks of that take only (the candidates of one body
+    share its digest); without it every take's tasks are listed.
+
     Emulator-only: the real API has no such lookup. omniflow uses it to settle
     a create that a crashed run sent without recording the answer.
     """
@@ -371,7 +398,12 @@ async def find_tasks(request: Request) -> Response:
     if user is None:
         return _unauthorized(request)
     digest = request.query_params.get("body_sha256", "")
-    tasks = [t.id for t in _state(request).tasks.values() if t.user == user and t.digest == digest]
+    take_text = request.query_params.get("take", "")
+    take = int(take_text) if take_text.isascii() and take_text.isdigit() else None
+    if take_text and take is None:
+        return _json(400, bodies.content_error("take must be a whole number"))
+    tasks = [t.id for t in _state(request).tasks.values()
+             if t.user == user and t.digest == digest and (take is None or t.take == take)]
     return _json(200, {"tasks": tasks})
 
 

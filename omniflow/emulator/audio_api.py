@@ -180,7 +180,10 @@ async def speech(request: Request) -> Response:
     if isinstance(checked, Response):
         return checked
     body = checked
-    digest, fault = state.create_fault(body)
+    take = core.take_of(request)
+    if isinstance(take, Response):
+        return take
+    digest, fault = state.create_fault(body, take)
     made_anyway = ("create_drop", "create_malformed", "create_html", "create_200_error")
     if fault is not None and fault not in made_anyway:
         return _speech_fault(state, fault)
@@ -188,7 +191,7 @@ async def speech(request: Request) -> Response:
     from omniflow.media.audio import FORMATS
 
     fmt = fmt if fmt in FORMATS else "mp3"  # other channels serve what they can
-    data = await _render_speech(state, body, fmt)
+    data = await _render_speech(state, body, fmt, take)
     quota = round(len(body.get("input", "")) * tts_models()[body["model"]])
     state.record_speech(Speech(user, body["model"], digest, quota, fault == "create_drop", state.now(),
                                len(body.get("input", "")), core._rid(request)))
@@ -220,15 +223,17 @@ def _sse(data: bytes, media_type: str) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-async def _render_speech(state: Any, body: dict[str, Any], fmt: str) -> bytes:
+async def _render_speech(state: Any, body: dict[str, Any], fmt: str, take: int = 1) -> bytes:
     import anyio
 
     from omniflow.core.keys import canonical_json, sha256_hex
+    from omniflow.emulator.media import take_seed
 
-    key = sha256_hex(canonical_json({"seed": state.config.seed, "kind": "speech", "body": body, "fmt": fmt}))
+    seed = take_seed(state.config.seed, take)
+    key = sha256_hex(canonical_json({"seed": seed, "kind": "speech", "body": body, "fmt": fmt}))
     cached = state.rendered.get(key)
     if cached is None:
-        cached = await anyio.to_thread.run_sync(_speech_file, state.config.seed, body, fmt,
+        cached = await anyio.to_thread.run_sync(_speech_file, seed, body, fmt,
                                                 limiter=state.render_limiter())
         state.remember_render(key, cached)
     return cached
@@ -278,14 +283,17 @@ async def suno_submit(request: Request) -> Response:
     body["make_instrumental"] = bool(parsed.get("make_instrumental", False))  # always sent
     if action == "music":
         body.setdefault("mv", suno.DEFAULT_MV)
-    digest, fault = state.create_fault(body)
+    take = core.take_of(request)
+    if isinstance(take, Response):
+        return take
+    digest, fault = state.create_fault(body, take)
     if fault == "create_ratelimit":
         fault = None  # the model request limiter guards /v1 routes only (§16.1)
     made_anyway = ("create_drop", "create_malformed", "create_html", "create_200_error")
     if fault is not None and fault not in made_anyway:
         return core._create_fault_response(state, fault)
     task = state.create_task(user=user, kind=action, model=f"suno_{action}", body=body, digest=digest,
-                             origin=core._origin(request))
+                             origin=core._origin(request), take=take)
     for i in range(suno.CLIPS if action == "music" else 0):
         state.clips[suno.clip_id(task, i)] = (task.id, i)
     if fault == "create_drop":

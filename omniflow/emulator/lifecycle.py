@@ -74,6 +74,7 @@ class Task:
     instant: bool = False  # a synchronous image: done when made
     markers: frozenset[str] = frozenset()  # faults its [[fault:NAME]] markers force (badserver.py)
     url_fault: str | None = None  # task_no_url | task_file_url | task_evil_url: a success with a bad URL
+    take: int = 1  # omniflow's X-Omniflow-Take: which candidate of the same body this task renders
 
     @property
     def whole_seconds(self) -> int | None:

@@ -1,8 +1,11 @@
 """Real media for emulator outputs: MP4 animatics (PyAV) and PNG keyframes (Pillow).
 
-Pure functions of their inputs (request, seed, reference image bytes): the same
-request renders the same bytes, so cache keys computed over emulator output are
-stable. PyAV and Pillow are imported here (and numpy in sound.py, for the
+Pure functions of their inputs (request, seed, take, reference image bytes): the
+same request and take render the same bytes, so cache keys computed over
+emulator output are stable. Another take of the same request is a re-roll: its
+own seed (:func:`take_seed`) gives another palette, and over a reference image
+another framing and tint, so candidates can be told apart side by side; take 1
+renders exactly what the emulator rendered before takes existed. PyAV and Pillow are imported here (and numpy in sound.py, for the
 audio track of an audio_generation clip) only when something is rendered. CPU-bound: callers run it in a worker thread.
 """
 
@@ -37,6 +40,7 @@ class VideoSpec:
     shots: tuple[tuple[str, float], ...] = ()  # Kling multi_prompt (prompt, duration)
     reference: Reference | None = None
     audio: bool = False  # audio_generation on an audio-visual model: an AAC track as long as the video
+    take: int = 1  # which candidate of this request (X-Omniflow-Take); seed is the take's own
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,14 @@ class ImageSpec:
     seed: int
     index: int = 0
     reference: Reference | None = None
+    take: int = 1  # which candidate of this request (X-Omniflow-Take); seed is the take's own
+
+
+def take_seed(seed: int, take: int) -> int:
+    """The seed a take renders from: the emulator's own for take 1, one derived from it for others."""
+    if take == 1:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"{seed}|take|{take}".encode()).digest()[:6], "big")
 
 
 def ratio_of(text: Any, default: str = "16:9") -> tuple[int, int]:
@@ -121,12 +133,26 @@ def _cover(img: Any, size: tuple[int, int]) -> Any:
     return img.crop((left, top, left + w, top + h))
 
 
-def _background(size: tuple[int, int], seed: int, prompt: str, ref: Reference | None) -> Any:
+def _reframe(img: Any, size: tuple[int, int], seed: int, prompt: str) -> Any:
+    """Another take over the same reference: zoomed in, off centre and tinted, all from the seed."""
+    from PIL import Image
+
+    d = hashlib.sha256(f"{seed}|frame|{prompt}".encode()).digest()
+    w, h = size
+    zoom = 1.12 + (d[0] % 16) / 100  # 1.12 .. 1.27
+    big = _cover(img, (max(w, round(w * zoom)), max(h, round(h * zoom))))
+    left = (big.width - w) * (d[1] % 101) // 100
+    top = (big.height - h) * (d[2] % 101) // 100
+    framed = big.crop((left, top, left + w, top + h))
+    return Image.blend(framed, Image.new("RGB", size, _colour(seed, prompt)), 0.3)
+
+
+def _background(size: tuple[int, int], seed: int, prompt: str, ref: Reference | None, take: int = 1) -> Any:
     from PIL import Image, ImageDraw
 
     img = _reference_image(ref)
     if img is not None:
-        return _cover(img, size)
+        return _cover(img, size) if take == 1 else _reframe(img, size, seed, prompt)
     w, h = size
     base = Image.new("RGB", size, _colour(seed, prompt))
     draw = ImageDraw.Draw(base)
@@ -190,13 +216,19 @@ def _shot_at(shots: Sequence[tuple[str, float]], t: float) -> tuple[int, str] | 
     return (len(shots) - 1, shots[-1][0]) if shots else None
 
 
+def _take_label(take: int) -> str:
+    # shown so a reviewer comparing candidates can read which is which; none for take 1
+    return "" if take == 1 else f" · take {take}"
+
+
 def render_video(spec: VideoSpec) -> bytes:
     """An H.264/yuv420p MP4 of exactly ``spec.seconds`` at ``spec.fps``."""
     import av
 
     n = max(1, round(spec.seconds * spec.fps))
     size = (spec.width, spec.height)
-    background = _background(size, spec.seed, spec.prompt, spec.reference)
+    seed = take_seed(spec.seed, spec.take)
+    background = _background(size, seed, spec.prompt, spec.reference, spec.take)
     chars = _chars_per_line(spec.width, spec.height)
     buf = io.BytesIO()
     # bitexact: no encoder-version tag in the container, so bytes depend only on the input.
@@ -216,7 +248,7 @@ def render_video(spec: VideoSpec) -> bytes:
                 prompt = shot[1]
                 shot_label = f"shot {shot[0] + 1}/{len(spec.shots)} · "
             lines = _wrap(prompt, chars, 2)
-            lines.append(f"{shot_label}{spec.model} · {_timecode(t)} / {_timecode(spec.seconds)}")
+            lines.append(f"{shot_label}{spec.model}{_take_label(spec.take)} · {_timecode(t)} / {_timecode(spec.seconds)}")
             img = _caption(background.copy(), lines, (i + 1) / n)
             frame = av.VideoFrame.from_image(img)
             frame.pts = i
@@ -241,17 +273,18 @@ def _write_sound(container: Any, stream: Any, spec: VideoSpec, seconds: float) -
     from omniflow.media.audio import RATE, AudioWriter
 
     writer = AudioWriter(container, stream, RATE)
-    writer.write(clip_audio(spec.seed, spec.prompt, seconds, RATE))
+    writer.write(clip_audio(take_seed(spec.seed, spec.take), spec.prompt, seconds, RATE))
     writer.close()
 
 
 def render_image(spec: ImageSpec) -> bytes:
     """A PNG keyframe showing the prompt (over the reference image when there is one)."""
     size = (spec.width, spec.height)
-    background = _background(size, spec.seed + spec.index, spec.prompt, spec.reference)
+    seed = take_seed(spec.seed, spec.take)
+    background = _background(size, seed + spec.index, spec.prompt, spec.reference, spec.take)
     chars = _chars_per_line(spec.width, spec.height)
     lines = _wrap(spec.prompt, chars, 2)
-    label = spec.model if spec.index == 0 else f"{spec.model} · #{spec.index + 1}"
+    label = spec.model + _take_label(spec.take) + ("" if spec.index == 0 else f" · #{spec.index + 1}")
     lines.append(label)
     img = _caption(background, lines, None)
     buf = io.BytesIO()

@@ -112,9 +112,9 @@ async def _render_in_thread(state: EmulatorState, task: Task, index: int, refere
         from omniflow.emulator.validation import audio_requested
 
         spec = media.VideoSpec(prompt, model.id, seconds, width, height, state.config.fps, seed, shots, reference,
-                               audio=audio_requested(task.body))
+                               audio=audio_requested(task.body), take=task.take)
         return await anyio.to_thread.run_sync(media.render_video, spec, limiter=state.render_limiter())
-    image = media.ImageSpec(prompt, model.id, width, height, seed, index, reference)
+    image = media.ImageSpec(prompt, model.id, width, height, seed, index, reference, take=task.take)
     return await anyio.to_thread.run_sync(media.render_image, image, limiter=state.render_limiter())
 
 
@@ -133,8 +133,8 @@ def _song_file(state: EmulatorState, task: Task, index: int) -> bytes:
     clip = index % suno.CLIPS
     text = "|".join(str(task.body.get(k) or "") for k in ("gpt_description_prompt", "prompt", "title", "tags", "mv", "make_instrumental"))
     if index >= suno.CLIPS:
-        spec = media.ImageSpec(suno.title(task.body), "suno", 160, 160, state.config.seed, clip)
+        spec = media.ImageSpec(suno.title(task.body), "suno", 160, 160, state.config.seed, clip, take=task.take)
         return media.render_image(spec)
     seconds = suno.clip_seconds(state.config.music_seconds, clip)
-    samples = sound.music_audio(state.config.seed, text, seconds, clip)
+    samples = sound.music_audio(media.take_seed(state.config.seed, task.take), text, seconds, clip)
     return encode(samples, "mp3", sound.MUSIC_RATE, mono=False)

@@ -39,6 +39,11 @@ def new_task_id() -> str:
     return "task_" + "".join(secrets.choice(_ALNUM) for _ in range(32))
 
 
+def attempt_key(digest: str, take: int) -> str:
+    """What attempts are counted by: the body, and the take when it is not the first."""
+    return digest if take == 1 else f"{digest}|take={take}"
+
+
 def ext_for(media_type: str) -> str:
     return _EXT.get(media_type.split(";")[0].strip().lower(), ".bin")
 
@@ -78,7 +83,8 @@ class EmulatorState:
         self.uploads: dict[str, Stored] = {}
         self.routes: Counter[str] = Counter()
         self.create_bodies: Counter[str] = Counter()
-        self.create_attempts: Counter[str] = Counter()
+        self.create_attempts: Counter[str] = Counter()  # per attempt_key(body digest, take)
+        self.made: Counter[str] = Counter()  # tasks made, per attempt_key(body digest, take)
         self.faults: Counter[str] = Counter()
         self.queries: Counter[str] = Counter()
         self.downloads: Counter[str] = Counter()
@@ -137,12 +143,19 @@ class EmulatorState:
 
     # faults -----------------------------------------------------------------
 
-    def create_fault(self, body: Mapping[str, Any]) -> tuple[str, str | None]:
-        """(body digest, the create fault for this attempt or None); deterministic per seed."""
+    def create_fault(self, body: Mapping[str, Any], take: int = 1) -> tuple[str, str | None]:
+        """(body digest, the create fault for this attempt or None); deterministic per seed.
+
+        Attempts are counted per (body, take): the candidates of one body are
+        created concurrently, so counting them together would make every
+        draw depend on which candidate's create arrived first.
+        """
         digest = body_digest(body)
-        attempt = self.create_attempts[digest]
-        self.create_attempts[digest] += 1
-        return digest, self._fault(CREATE_FAULTS, self._markers(body), "create", digest, attempt)
+        counted = attempt_key(digest, take)
+        attempt = self.create_attempts[counted]
+        self.create_attempts[counted] += 1
+        parts = ("create", digest, attempt) if take == 1 else ("create", digest, f"take={take}", attempt)
+        return digest, self._fault(CREATE_FAULTS, self._markers(body), *parts)
 
     def _markers(self, body: Mapping[str, Any]) -> frozenset[str]:
         return marked(body) if self.config.marker_faults else frozenset()
@@ -177,9 +190,13 @@ class EmulatorState:
         origin: str,
         remixed_from: str | None = None,
         instant: bool = False,
+        take: int = 1,
     ) -> Task:
-        attempt = self.create_bodies[digest]
-        fate = sha256_hex(f"{self.config.seed}|{digest}|{attempt}".encode())[:16]
+        counted = attempt_key(digest, take)
+        attempt = self.made[counted]
+        # take 1 keeps the fate a task always had, so runs without takes draw what they drew
+        salt = f"{digest}|{attempt}" if take == 1 else f"{digest}|take={take}|{attempt}"
+        fate = sha256_hex(f"{self.config.seed}|{salt}".encode())[:16]
         markers = self._markers(body)
         # A synchronous image is done when made: no task fault applies to it.
         outcome_fault = None if instant else self._fault(TASK_FAULTS, markers, fate, "outcome")
@@ -206,9 +223,11 @@ class EmulatorState:
             instant=instant,
             markers=markers,
             url_fault=outcome_fault if outcome == "success" else None,
+            take=take,
         )
         self.tasks[task.id] = task
         self.create_bodies[digest] += 1
+        self.made[counted] += 1
         return task
 
     def task_for(self, user: str, task_id: str, kind: str | None = None) -> Task | None:
@@ -307,6 +326,8 @@ class EmulatorState:
             "ref": reference_digest,
             "music": self.config.music_seconds,
         }
+        if task.take != 1:
+            doc["take"] = task.take
         return sha256_hex(canonical_json(doc))
 
     def remember_render(self, key: str, data: bytes) -> None:
