@@ -20,8 +20,8 @@ from typing import Any
 
 from omniflow.backends.base import STATUSES, TaskState
 
-_MAX_TEXT = 300  # how much of a non-JSON body (an HTML page) we quote
-_SCAN = 65536  # how much of a non-JSON body we look at for that quote (a <title>)
+_SCAN = 65536  # how much of a non-JSON body we look at to quote it (a <title>, its text)
+_TAIL = 1024  # dropped from a body cut at _SCAN: a key cut in half there would escape the scrubbing
 
 
 @dataclass(frozen=True)
@@ -82,15 +82,20 @@ def text_of(value: Any) -> str:
 
 
 def snippet(content: bytes, content_type: str = "") -> str:
-    """A body that is not an API answer, quoted short: an HTML page by its title, other text cut."""
+    """A body that is not an API answer, quoted: an HTML page by its title, other text as it is.
+
+    Not cut to a length here: the caller's ``scrub.clean`` scrubs the key and
+    then cuts, so no half key can survive a cut made before the scrubbing.
+    """
     if not content.strip():
         return "empty response body"
-    text = content[:_SCAN].decode("utf-8", "replace")
+    if len(content) >= _SCAN:
+        content = content[: _SCAN - _TAIL]
+    text = content.decode("utf-8", "replace")
     if "html" in content_type.lower() or text.lstrip().startswith("<"):
         title = _html_title(text)
         return f"HTML page{': ' + title if title else ''} (not an API answer)"
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
+    return " ".join(text.split())
 
 
 def _html_title(text: str) -> str:
@@ -99,7 +104,7 @@ def _html_title(text: str) -> str:
     end = low.find("</title>", start)
     if start < 0 or end < 0:
         return ""
-    return " ".join(text[start + 7 : end].split())[:120]
+    return " ".join(text[start + 7 : end].split())
 
 
 def create_retryable(status: int, body: ErrorBody, *, known_model: bool) -> bool:

@@ -29,7 +29,6 @@ ALLOWED_TYPES = {
     "video": frozenset({"video/mp4"}),
     "image": frozenset({"image/png", "image/jpeg", "image/webp"}),
 }
-_ERROR_PEEK = 4096  # bytes kept to quote a body that is not media
 
 
 async def save_stream(response: Any, kind: str, dest_dir: Path, *, max_bytes: int, label: str) -> Download:
@@ -102,5 +101,5 @@ def _check_type(head: bytes, allowed: frozenset[str], response: Any, label: str)
     found = sniffed or describe_head(head)
     words = ""
     if sniffed is None and head.lstrip()[:1] in (b"{", b"<"):
-        words = ": " + parse_error_body(head[:_ERROR_PEEK], said).message
+        words = ": " + parse_error_body(head, said).message
     raise BackendError(f"{label}: expected {want}, got {found} (Content-Type: {said}){words}")

@@ -409,8 +409,8 @@ class OmniRoutersClient:
     def _error(self, resp: Answer | httpx.Response, err: ErrorBody, *, retryable: bool,
                prefix: str = "") -> BackendError:
         message = err.message
-        if isinstance(resp, Answer) and resp.over:
-            message += f" (answer cut at the {MAX_ANSWER_BYTES}-byte cap)"
+        if isinstance(resp, Answer) and resp.over:  # said first: the quote that follows may be cut
+            message = f"(an answer over the {MAX_ANSWER_BYTES}-byte cap, read no further) {message}"
         if prefix:
             message = f"{prefix}: {message}"
         status = resp.status if isinstance(resp, Answer) else resp.status_code

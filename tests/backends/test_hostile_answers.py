@@ -133,3 +133,22 @@ def test_an_error_answer_echoing_the_key_in_any_disguise_is_scrubbed(client_for,
     for err in errors:
         for text in (str(err), repr(err), err.message, err.code):
             assert_no_key(text, fake_key)
+
+
+@pytest.mark.parametrize(
+    "make_body, media_type",
+    [
+        (lambda key: b"y" * 280 + key.encode() + b" and more", "text/plain"),  # across the old 300-character cut
+        (lambda key: b"<html><title>" + b"x" * 100 + key.encode() + b"</title></html>", "text/html"),  # the old title cut
+        (lambda key: b" " * (65536 - 30) + key.encode() + b" tail", "text/plain"),  # across the 64 KiB scan
+        (lambda key: b"z" * (MAX_ANSWER_BYTES - 20) + key.encode(), "text/plain"),  # across the 4 MiB cap
+    ],
+)
+def test_no_part_of_the_key_survives_a_cut_in_a_quoted_body(client_for, fake_key, make_body, media_type):
+    body = make_body(fake_key)
+    client = client_for({("POST", "/v1/videos"): lambda r: Response(body, 400, media_type=media_type)})
+    with pytest.raises(BackendError) as info:
+        asyncio.run(client.create("video", BODY))
+    for text in (info.value.message, str(info.value)):
+        for start in range(3, len(fake_key) - 8):
+            assert fake_key[start : start + 8] not in text, text[-200:]
