@@ -7,13 +7,15 @@
   for the whole sweep).
 - :func:`collect` gives the values the page is drawn from, without writing.
 - :func:`contact_sheet` draws a sheet for any list of videos.
+- :func:`write_report` writes the folder from values already gathered
+  (``omniflow review`` renders its page with Pick buttons through it).
 
 Heavy libraries (jinja2, PyAV, Pillow) are imported only when a build runs.
 """
 
-from omniflow.report.build import ReportResult, build_report, gather, render_html
+from omniflow.report.build import ReportResult, build_report, gather, render_html, write_report
 from omniflow.report.contact import Sheet, Shot, Tile, contact_sheet, report_sheets
-from omniflow.report.model import Cell, ReportData, Row, Summary, collect
+from omniflow.report.model import Cell, ReportData, Row, Summary, Take, collect
 
 __all__ = [
     "Cell",
@@ -23,6 +25,7 @@ __all__ = [
     "Sheet",
     "Shot",
     "Summary",
+    "Take",
     "Tile",
     "build_report",
     "collect",
@@ -30,4 +33,5 @@ __all__ = [
     "gather",
     "render_html",
     "report_sheets",
+    "write_report",
 ]

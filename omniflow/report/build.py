@@ -39,6 +39,7 @@ class ReportResult:
     sheets: tuple[Path, ...]
     media_copied: int
     media_reused: int
+    html: str = ""  # the page as rendered (with a review token, it is served, not written)
 
 
 def gather(pipeline: Any, plan: Any = None) -> tuple[ReportData, Any]:
@@ -66,12 +67,25 @@ def build_report(pipeline: Any, out: Path, *, sheets: bool = True, page: bool = 
     ``page=False`` writes only the contact sheets (``report --contact-sheet``);
     ``sheets=False`` skips them (they decode three frames per clip).
     """
-    from omniflow.report.contact import report_sheets, sheet_filename
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file; -o takes a folder")
     data, cache = gather(pipeline, plan)
+    return write_report(data, cache, out, sheets=sheets, page=page)
+
+
+def write_report(data: ReportData, cache: Any, out: Path, *, sheets: bool = True, page: bool = True,
+                 review: str | None = None, link_sheets: bool | None = None) -> ReportResult:
+    """Write the folder for values already gathered; see :func:`build_report`.
+
+    ``review`` is the session token of ``omniflow review``: the page gets Pick
+    buttons and the token, and is returned in ``html`` instead of being written
+    (the token never lands on disk). ``link_sheets`` links the contact sheets
+    even when this call does not redraw them (default: when it draws them).
+    """
+    from omniflow.report.contact import report_sheets, sheet_filename
+
+    out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -89,22 +103,27 @@ def build_report(pipeline: Any, out: Path, *, sheets: bool = True, page: bool = 
         for cell in row.cells:
             for obj in () if cell.is_copy else cell.outputs:  # a shared output is added by its first row
                 media.add(obj)
+            for take in cell.takes:  # a candidate shared by several variants: copied once, then reused
+                for obj in take.outputs:
+                    media.add(obj)
     links = None
-    if sheets:
+    if sheets if link_sheets is None else link_sheets:
         links = {
             "all": f"{SHEETS_DIR}/all-variants.png",
             "rows": [f"{SHEETS_DIR}/{quote(sheet_filename(r.label))}" for r in data.rows],
         }
-    html = render_html(data, sheets=links)
+    html = render_html(data, sheets=links, review=review)
     for name in STATIC:
         _write_if_changed(out / name, resources.files("omniflow.report").joinpath(name).read_bytes())
+    if review is not None:
+        return ReportResult(out, None, data, written_sheets, media.copied, media.reused, html)
     index = out / "index.html"
     _write_if_changed(index, html.encode("utf-8"))
-    return ReportResult(out, index, data, written_sheets, media.copied, media.reused)
+    return ReportResult(out, index, data, written_sheets, media.copied, media.reused, html)
 
 
-def render_html(data: ReportData, *, sheets: dict[str, Any] | None = None) -> str:
-    """The page's HTML for ``data`` (deterministic)."""
+def render_html(data: ReportData, *, sheets: dict[str, Any] | None = None, review: str | None = None) -> str:
+    """The page's HTML for ``data`` (deterministic); ``review``: the token of a review session."""
     import jinja2
 
     from omniflow.report.media import is_video, media_name, poster_name
@@ -121,7 +140,7 @@ def render_html(data: ReportData, *, sheets: dict[str, Any] | None = None) -> st
     # a filter is worth showing only for a key with more than one value
     filters = [(k, vals) for k, vals in data.dims if len(vals) > 1]
     return template.render(
-        d=data, filters=filters, sheets=sheets, is_video=is_video,
+        d=data, filters=filters, sheets=sheets, is_video=is_video, review=review,
         media=lambda o: quote(media_name(o)), poster=lambda o: quote(poster_name(o)),
         money=lambda x: f"{x:.2f}", num=lambda x: f"{x:g}",
     )

@@ -141,6 +141,8 @@ def report_sheets(data: Any, cache: Any, out_dir: Path, *, thumb_width: int = 19
 
     Shots are the video steps that are done, in step order; a clip shared by
     several variants appears on each variant's sheet but once on the sweep's.
+    A multi-take step gives a row per candidate that is done, labelled with its
+    take and whether it is the one in use.
     """
     memo: dict[str, Frames] = {}
 
@@ -154,14 +156,28 @@ def report_sheets(data: Any, cache: Any, out_dir: Path, *, thumb_width: int = 19
     out_dir.mkdir(parents=True, exist_ok=True)
     sheets = []
     sweep: list[Shot] = []
+    swept: set[str] = set()  # candidate keys already on the sweep's sheet
     for row in data.rows:
         shots = []
         for cell in row.cells:
-            if cell.kind != "video" or cell.status != "done" or not cell.outputs:
+            if cell.kind != "video":
+                continue
+            if cell.takes:
+                for take in cell.takes:
+                    if take.status != "done" or not take.outputs:
+                        continue
+                    obj = take.outputs[0]
+                    label = f"{cell.step_id} · take {take.take}" + (_mark(cell) if take.picked else "")
+                    shot = Shot(label, cache.object_path(obj.sha256), _detail(cell), obj.duration)
+                    shots.append(shot)
+                    if take.key not in swept:
+                        swept.add(take.key)
+                        sweep.append(Shot(f"{label} @ {row.label}", shot.video, shot.detail, obj.duration))
+                continue
+            if cell.status != "done" or not cell.outputs:
                 continue
             obj = cell.outputs[0]
-            detail = " · ".join(x for x in (cell.model or "", f"{cell.seconds:g} s" if cell.seconds else "",
-                                            f"take {cell.take}" if cell.take != 1 else "") if x)
+            detail = _detail(cell, cell.take)
             shot = Shot(cell.step_id, cache.object_path(obj.sha256), detail, obj.duration)
             shots.append(shot)
             if not cell.is_copy:
@@ -173,3 +189,12 @@ def report_sheets(data: Any, cache: Any, out_dir: Path, *, thumb_width: int = 19
     sheets.append(contact_sheet(sweep, out_dir / f"{SWEEP_SHEET}.png", title=f"{data.pipeline} · all variants",
                                 thumb_width=thumb_width, frames=frames))
     return sheets
+
+
+def _detail(cell: Any, take: int = 1) -> str:
+    return " · ".join(x for x in (cell.model or "", f"{cell.seconds:g} s" if cell.seconds else "",
+                                  f"take {take}" if take != 1 else "") if x)
+
+
+def _mark(cell: Any) -> str:
+    return " (picked)" if cell.pick is not None else " (in use, no pick yet)"

@@ -14,6 +14,11 @@ Status of a cell:
 - ``running``: the journal shows the task submitted and not finished;
 - ``to-run``: not made yet, with the plan's reasons (or "waiting for" the
   failed or blocked step it depends on).
+
+A step with ``takes: N`` (N > 1) is one cell holding its N candidates
+(:class:`Take`), each with its own status, cost and outputs; the candidate in
+use (the pick, or take 1 without one) is ``picked`` and is what the cell's own
+status, key and take describe, as it is what feeds the steps downstream.
 """
 
 from __future__ import annotations
@@ -32,6 +37,21 @@ FAILED = "failed"
 TO_RUN = "to-run"
 RUNNING = "running"
 STATUSES = (DONE, FAILED, BLOCKED, RUNNING, TO_RUN)
+
+
+@dataclass(frozen=True)
+class Take:
+    """One candidate of a multi-take step."""
+
+    take: int
+    key: str
+    status: str  # one of STATUSES
+    reasons: tuple[str, ...]
+    cost: float | None
+    task_id: str | None
+    outputs: tuple[ObjectInfo, ...]
+    completed_at: str | None
+    picked: bool  # the candidate in use downstream (the pick, or the first without one)
 
 
 @dataclass(frozen=True)
@@ -54,11 +74,23 @@ class Cell:
     row: int  # index of the row (variant) this cell is in
     first_row: int  # index of the row that shows this key in full (``row`` when not shared)
     shared_by: int  # how many variants share this key
+    takes: tuple[Take, ...] = ()  # the candidates of a step with takes > 1, in take order
+    pick: int | None = None  # the take the picks file names; None: no pick yet (take 1 is used)
+    variant: str = ""  # the variant's name, for ``STEP@VARIANT``
 
     @property
     def is_copy(self) -> bool:
-        """True when an earlier row already shows this very output (same key)."""
-        return self.first_row != self.row
+        """True when an earlier row already shows this very output (same key).
+
+        Never for a multi-take step: picks are per variant, so every row shows
+        its candidates to pick from.
+        """
+        return self.first_row != self.row and not self.takes
+
+    @property
+    def target(self) -> str:
+        """How ``omniflow pick`` names this cell: ``STEP`` or ``STEP@VARIANT``."""
+        return f"{self.step_id}@{self.variant}" if self.variant else self.step_id
 
 
 @dataclass(frozen=True)
@@ -160,6 +192,13 @@ def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config:
             if entry is not None and entry.generated_seconds is not None:
                 seconds = entry.generated_seconds
             cost = _cost(ps, entry)
+            takes = tuple(_take(c, step.take, newest, status_by_id, entry_of) for c in _candidates(ps))
+            if takes:  # every candidate was (or will be) paid for: the cell costs all of them
+                priced = [t.cost for t in takes if t.cost is not None]
+                cost = round(sum(priced), 6) if priced else None
+                for t in takes:
+                    status_of_key.setdefault(t.key, t.status)
+                    cost_of_key.setdefault(t.key, t.cost)
             cells.append(Cell(
                 step_id=step.id, kind=step.kind, status=status, reasons=tuple(reasons), key=step.key,
                 model=step.model, seconds=seconds, take=step.take, prompt=prompt_of(step),
@@ -167,9 +206,11 @@ def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config:
                 cost=cost, outputs=tuple(entry.outputs) if entry is not None else (),
                 completed_at=entry.completed_at if entry is not None else None,
                 row=i, first_row=first_row[step.key], shared_by=len(shared[step.key]),
+                takes=takes, pick=getattr(step, "pick", None), variant=v.name,
             ))  # fmt: skip
-            status_of_key.setdefault(step.key, status)
-            cost_of_key.setdefault(step.key, cost)
+            if not takes:
+                status_of_key.setdefault(step.key, status)
+                cost_of_key.setdefault(step.key, cost)
         by_id = {c.step_id: c for c in cells}
         ordered = tuple(by_id[s] for s in pipeline.step_ids if s in by_id)
         values = {k: _text(val) for k, val in v.values.items()}
@@ -189,6 +230,24 @@ def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config:
         pipeline=pipeline.name, file=_project_relative(pipeline), description=pipeline.description,
         backend=pipeline.backend, columns=tuple(pipeline.step_ids), dims=_dims(rows), rows=tuple(rows),
         summary=summary,
+    )
+
+
+def _candidates(ps: Any) -> tuple[Any, ...]:
+    """The planned candidates of a multi-take step; () for a single take."""
+    candidates = tuple(getattr(ps, "candidates", ()) or ())
+    return candidates if len(candidates) > 1 else ()
+
+
+def _take(ps: Any, chosen: int, newest: Mapping[str, Any], earlier: Mapping[str, str], entry_of: Any) -> Take:
+    status, reasons = _status(ps, newest, earlier)
+    entry = entry_of(ps.step.key) if status == DONE else None
+    row = newest.get(ps.step.key)
+    return Take(
+        take=ps.step.take, key=ps.step.key, status=status, reasons=tuple(reasons), cost=_cost(ps, entry),
+        task_id=(entry.task_id if entry is not None else (row.task_id if row is not None else None)),
+        outputs=tuple(entry.outputs) if entry is not None else (),
+        completed_at=entry.completed_at if entry is not None else None, picked=ps.step.take == chosen,
     )
 
 
