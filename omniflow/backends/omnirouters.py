@@ -184,8 +184,8 @@ class OmniRoutersClient:
 
     # --- the Backend protocol ------------------------------------------------
 
-    async def create(self, kind: str, body: Mapping[str, Any]) -> str:
-        """Submit a task, once; returns its id."""
+    async def create(self, kind: str, body: Mapping[str, Any], *, take: int = 1) -> str:
+        """Submit a task, once; returns its id (``take``: omniflow's own header, never the body)."""
         route = _route(CREATE_ROUTES, kind)
         try:  # encoded here, not by httpx, so that a body that is not JSON is never "sent"
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
@@ -193,7 +193,7 @@ class OmniRoutersClient:
             raise BackendError(f"POST {route}: the request body is not JSON ({exc})") from None
         try:
             answer = await self._send("POST", self.base_url + route, auth=True, content=data,
-                                      headers={"Content-Type": "application/json"})
+                                      headers={"Content-Type": "application/json", "X-Omniflow-Take": str(take)})
         except _NOT_CONNECTED as exc:
             raise BackendError(self._clean(f"cannot connect to {self.base_url} ({_reason(exc)})"),
                                retryable=True) from None
