@@ -71,6 +71,9 @@ def render_plan(p: Any) -> list[str]:
             secs = f", {ps.step.seconds:g}s" if ps.step.seconds else ""
             model = f" [{ps.step.model}{secs}]" if ps.step.model else ""
             lines.append(f"  {ps.state:<8} {ps.step.id}{model} {ps.step.key[:12]}{shared}{why}")
+            for c in ps.candidates:  # takes > 1: a line per candidate under the step
+                picked = " (picked)" if c.step.key == ps.step.key else ""
+                lines.append(f"    take {c.step.take:<3} {c.state:<8} {c.step.key[:12]}{picked}")
     t = p.totals
     lines.append(f"{t.to_run} to run, {t.cached} cached, {t.blocked} blocked (distinct steps); "
                  f"generated: {_fmt_seconds(t)}")

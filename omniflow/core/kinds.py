@@ -17,7 +17,10 @@ from typing import Any
 # omniflow's own step fields, never sent to the API (``caption``: the line a
 # ``subtitles`` step with ``captions: shots`` shows while this step's clip plays)
 OWN_FIELDS = ("kind", "needs", "take", "description", "caption")
-REMOTE_OWN_FIELDS = OWN_FIELDS + ("extra",)
+# ``takes: N``: a remote step makes N candidates (takes take..take+N-1); local steps are
+# deterministic, so re-rolling them would make N identical files
+REMOTE_OWN_FIELDS = OWN_FIELDS + ("extra", "takes")
+MAX_TAKES = 16
 # request fields of remote steps that carry media inputs: local file names are allowed there
 MEDIA_FIELDS = {"images": "image", "videos": "video", "firstframe": "image", "lastframe": "image"}
 

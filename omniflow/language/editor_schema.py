@@ -24,20 +24,21 @@ import json
 from typing import Any
 
 from omniflow.core import catalog
-from omniflow.core.kinds import KINDS, OWN_FIELDS, Kind
+from omniflow.core.kinds import KINDS, MAX_TAKES, OWN_FIELDS, REMOTE_OWN_FIELDS, Kind
 
 # a string holding a Jinja expression or statement: its value is only known after rendering
 TEMPLATE = {"type": "string", "pattern": "\\{\\{|\\{%"}
 _OWN_HELP = {
     "kind": {"enum": list(KINDS), "default": "video", "description": "Step kind (default video)."},
     "take": {"$ref": "#/definitions/take"},
+    "takes": {"$ref": "#/definitions/takes"},
     "needs": {"$ref": "#/definitions/needs"},
     "description": {"type": "string"},
     "extra": {"type": "object", "description": "Merged into the API body unvalidated (part of the key): provider options the schemas do not know."},
 }
 # omniflow's own step fields (never sent): the ones above, and any the kinds registry adds
-_OWN = {name: _OWN_HELP.get(name, {"description": f"omniflow's own field {name!r} (not sent to the API)."}) for name in (*OWN_FIELDS, "extra")}
-_LOCAL_OWN = {k: v for k, v in _OWN.items() if k != "extra"} | {"kind": True}
+_OWN = {name: _OWN_HELP.get(name, {"description": f"omniflow's own field {name!r} (not sent to the API)."}) for name in REMOTE_OWN_FIELDS}
+_LOCAL_OWN = {k: v for k, v in _OWN.items() if k in OWN_FIELDS} | {"kind": True}
 _HELP = {
     "model": "Model id (see `omniflow models`), or a template.",
     "prompt": "Jinja template; {{ steps.<id>.url }} uses another step's output.",
@@ -58,6 +59,8 @@ def build() -> dict[str, Any]:
         "stepId": {"type": "string", "pattern": "^[a-z_][a-z0-9_]*$"},
         "template": TEMPLATE,
         "take": {"description": "Re-roll number, part of the cache key (default 1).", "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+        "takes": {"description": f"How many candidates to make (takes take..take+N-1, 1 to {MAX_TAKES}); `omniflow pick` chooses the one that feeds what follows.",
+                  "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_TAKES}, TEMPLATE]},
         "at": {"description": "Which frame: first, last, or seconds from the start.", "anyOf": [{"enum": ["first", "last"]}, {"type": "number", "minimum": 0}, TEMPLATE]},
         "needs": {"description": "Ordering-only dependencies.", "anyOf": [{"$ref": "#/definitions/stepId"}, {"type": "array", "items": {"$ref": "#/definitions/stepId"}}]},
     }
@@ -67,7 +70,7 @@ def build() -> dict[str, Any]:
     defs["remoteDefaults"] = {
         "type": "object",
         "description": "Request fields merged under every step of this kind.",
-        "properties": {**union, "take": {"$ref": "#/definitions/take"}, "extra": _OWN["extra"]},
+        "properties": {**union, "take": {"$ref": "#/definitions/take"}, "takes": {"$ref": "#/definitions/takes"}, "extra": _OWN["extra"]},
         "additionalProperties": False,
     }
     defs["remoteStep"] = {

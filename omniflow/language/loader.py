@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from omniflow.config import InputsConfig, load_config
-from omniflow.errors import Location, PipelineError, Problem, UsageError, sorted_problems
+from omniflow.errors import (
+    Location,
+    OmniflowError,
+    PipelineError,
+    Problem,
+    UsageError,
+    sorted_problems,
+)
 from omniflow.language.analysis import analyse
 from omniflow.language.assets import Assets
 from omniflow.language.matrix import expand
@@ -19,6 +26,7 @@ from omniflow.language.structure import Checker, Spec
 from omniflow.language.suggest import did_you_mean
 from omniflow.language.templates import Templates
 from omniflow.language.yamlnodes import parse, value_error
+from omniflow.store.picks import DEFAULT_VARIANT, Picks, picks_path_for, read_picks
 from omniflow.store.root import find_root
 
 # A pipeline is text a person writes: 10,000 steps are about 1 MB.
@@ -63,8 +71,12 @@ def load(
     folder = _memo.memo_dir(root) if memo and _memo.enabled() else None
     key = ""
     if folder is not None:
+        try:  # the picks are an input of the load: they choose which candidate feeds what follows
+            picks = picks_path_for(Path(file)).read_bytes()
+        except OSError:
+            picks = None
         key = _memo.memo_key(data, file=file, root=root, set_values=set, backend=backend, strict=strict,
-                             inputs=inputs)
+                             inputs=inputs, picks=picks)
         hit = _memo.read(folder, file, key)
         if isinstance(hit, Pipeline):
             return hit
@@ -133,7 +145,10 @@ def _loads(
     base = Path(base_dir)
     root = find_root(base)
     assets = Assets(base, root, inputs if inputs is not None else load_config(root).inputs)
-    renderer = Renderer(doc, spec, analysis, templates, backend, assets, strict)
+    picks_path = base / picks_path_for(Path(file)).name
+    picks = _read_picks(picks_path, problems)
+    renderer = Renderer(doc, spec, analysis, templates, backend, assets, strict,
+                        picks=picks.variants if picks is not None else {})
     variants: list[Variant] = []
     found_by: dict[tuple[Location, str, str, str], list[str]] = {}
     # Render even when the shape has errors: the user gets every problem at once.
@@ -148,6 +163,8 @@ def _loads(
             shown = "; ".join(where[:3]) + (f"; and {len(where) - 3} more" if len(where) > 3 else "")
             message = f"{message} [variant {shown}]"
         problems.append(Problem(loc, path_, message, severity))
+    if picks is not None:
+        problems += check_picks(picks, spec, variants)
     if strict:
         problems = [Problem(p.location, p.path, p.message, "error") for p in problems]
     if any(p.is_error for p in problems):
@@ -162,6 +179,7 @@ def _loads(
         warnings=tuple(sorted_problems(problems)),
         lock_path=base / (Path(file).stem + ".lock"),
         root=root,
+        picks_path=picks_path,
     )
     return pipeline, assets.refs
 
@@ -189,3 +207,45 @@ def _apply_set(spec: Spec, overrides: Mapping[str, Any]) -> None:
         else:
             known = sorted(set(spec.vars) | set(spec.dims))
             raise UsageError(f"--set {key}: no variable named {key!r}{did_you_mean(key, known)} (vars: {', '.join(known) or 'none'})")
+
+
+def _read_picks(path: Path, problems: list[Problem]) -> Picks | None:
+    """The picks file beside the pipeline, or None; a broken one is one more located problem."""
+    try:
+        return read_picks(path)
+    except PipelineError as exc:
+        problems += exc.problems
+        return None
+    except OmniflowError as exc:  # unreadable
+        problems.append(Problem(Location(str(path), 1, 1), "", str(exc)))
+        return None
+
+
+def check_picks(picks: Picks, spec: Spec, variants: list[Variant]) -> list[Problem]:
+    """Every pick must name a variant, a step with takes in it, and one of that step's candidates."""
+    out: list[Problem] = []
+    by_label = {(v.name or DEFAULT_VARIANT): v for v in variants}
+    for label, steps in picks.variants.items():
+        variant = by_label.get(label)
+        if variant is None:
+            out.append(Problem(picks.variant_at[label], label, f"unknown variant {label!r}{did_you_mean(label, by_label)} "
+                               f"(variants: {', '.join(by_label)})"))
+            continue
+        rendered = {s.id: s for s in variant.steps}
+        for sid, take in steps.items():
+            where = f"{label}.{sid}"
+            if sid not in spec.declared:
+                out.append(Problem(picks.step_at[(label, sid)], where, f"unknown step {sid!r}{did_you_mean(sid, spec.declared)}"))
+                continue
+            step = rendered.get(sid)
+            if step is None:
+                continue  # it did not render: its own problems are reported
+            if not step.candidates:
+                out.append(Problem(picks.step_at[(label, sid)], where, f"step {sid!r} has no takes, so there is nothing to pick "
+                                   "(give it takes: N to make N candidates)"))
+                continue
+            takes = [c.take for c in step.candidates]
+            if take not in takes:
+                out.append(Problem(picks.take_at[(label, sid)], where, f"take {take} is not a candidate of {sid!r} "
+                                   f"(its takes are {takes[0]} to {takes[-1]})"))
+    return out

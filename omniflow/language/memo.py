@@ -6,6 +6,7 @@ keeps its result here, keyed by the sha256 of everything that can change it:
 
 - the pipeline file's bytes, the path as given, the working directory and the
   project root (they fix ``Pipeline.path``, ``lock_path`` and ``root``);
+- the bytes of the picks file beside it (``<stem>.picks.yaml``), when there is one;
 - the ``--set`` values, the backend, ``strict`` and the project's ``[inputs]``
   settings (they decide which local files are refused);
 - the code that loads: the size and mtime of every
@@ -49,7 +50,7 @@ RACY_NS = 2_000_000_000
 # The modules whose behaviour a loaded Pipeline depends on, relative to the package.
 # (core/ holds the catalogue, kinds, keys and graph since the layout change: the old
 # top-level names no longer existed, so an edited catalogue kept a stale memo)
-_CODE = ("__init__.py", "core", "errors.py", "language")
+_CODE = ("__init__.py", "core", "errors.py", "language", "store/picks.py")
 
 
 def enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -101,13 +102,18 @@ def code_fingerprint() -> bytes:
 
 
 def memo_key(data: bytes, *, file: str, root: Path, set_values: Mapping[str, Any] | None, backend: str,
-             strict: bool, inputs: Any = None) -> str:
-    """sha256 over everything that can change the result of ``load`` (assets are checked apart)."""
+             strict: bool, inputs: Any = None, picks: bytes | None = None) -> str:
+    """sha256 over everything that can change the result of ``load`` (assets are checked apart).
+
+    ``picks``: the bytes of the pipeline's picks file, when it has one.
+    """
     h = hashlib.sha256()
     h.update(code_fingerprint())
     sets = sorted((str(k), repr(v)) for k, v in (set_values or {}).items())
     h.update(repr((file, os.getcwd(), str(root), sets, backend, bool(strict), repr(inputs))).encode())
     h.update(hashlib.sha256(data).digest())
+    if picks is not None:
+        h.update(b"picks\0" + hashlib.sha256(picks).digest())
     return h.hexdigest()
 
 

@@ -27,6 +27,12 @@ class RenderedStep:
     files: Mapping[str, str]  # sha256 -> absolute path of local input files
     location: Location  # where the step is declared
     description: str = ""
+    # ``takes: N`` (N > 1): one RenderedStep per candidate (same id, own take and key,
+    # no candidates of its own). The step in Variant.steps carries the chosen
+    # candidate's take and key, so everything downstream sees the pick.
+    takes: int = 1
+    candidates: tuple[RenderedStep, ...] = ()
+    pick: int | None = None  # the take named in the picks file; None: the first candidate
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class Pipeline:
     warnings: tuple[Problem, ...]
     lock_path: Path  # <dir>/<stem>.lock
     root: Path  # project root: folder holding the nearest .omniflow, else cwd
+    picks_path: Path | None = None  # <dir>/<stem>.picks.yaml (omniflow pick writes it)
 
     # Sugar for the facade (omniflow.plan / omniflow.run): the language layer
     # never imports planning/ or run/ itself.

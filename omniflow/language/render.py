@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from omniflow.core import catalog, keys
-from omniflow.core.kinds import MEDIA_FIELDS, REMOTE_OWN_FIELDS
+from omniflow.core.kinds import MAX_TAKES, MEDIA_FIELDS, REMOTE_OWN_FIELDS
 from omniflow.errors import Location
 from omniflow.language.analysis import Analysis, article, locate, template_location
 from omniflow.language.assets import Asset, Assets
@@ -52,8 +53,10 @@ class Renderer:
     backend: str
     assets: Assets
     strict: bool = False
+    picks: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # variant label -> step -> take
     _checked: dict[bytes, list[catalog.Violation]] = field(default_factory=dict)
     _seconds: dict[str, float | None] = field(default_factory=dict)  # of each step of the variant
+    _picks: Mapping[str, int] = field(default_factory=dict)  # of the variant being rendered
 
     def render_variant(self, variant: str, values: dict[str, Any], found: list[Found]) -> list[RenderedStep]:
         ctx = self._context(values, found)
@@ -62,6 +65,7 @@ class Renderer:
         by_key: dict[str, str] = {}
         out: list[RenderedStep] = []
         self._seconds = {}
+        self._picks = self.picks.get(variant or "default", {})
         for sid in self.analysis.order:
             step = self.spec.steps[sid]
             deps = self.analysis.deps[sid]
@@ -132,16 +136,24 @@ class Renderer:
             return value if all(a is b for a, b in zip(items, value, strict=False)) else items
         return value
 
+    def _whole(self, step: StepSpec, name: str, raw: Any, ctx: dict[str, Any], found: list[Found],
+               high: int | None = None) -> int:
+        """``take`` / ``takes``: a whole number >= 1 (and <= ``high``), also as a rendered template."""
+        value = self._render(raw, step, (name,), ctx, found)
+        if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
+            value = int(value)
+        elif isinstance(value, str) and value.strip().isdigit():
+            return 1  # a number too long for Python to read: already reported where it is written
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (high is not None and value > high):
+            limit = f"from 1 to {high}" if high is not None else ">= 1"
+            self._problem(step, (name,), f"{name} must be a whole number {limit}, not {value!r}", found)
+            return 1
+        return value
+
     def _step(self, step: StepSpec, variant: str, ctx: dict[str, Any], by_key: dict[str, str], found: list[Found]) -> RenderedStep:
         deps = self.analysis.deps[step.id]
-        take = self._render(step.take, step, ("take",), ctx, found)
-        if isinstance(take, str) and take.strip().isdigit() and len(take.strip()) <= 18:
-            take = int(take)
-        elif isinstance(take, str) and take.strip().isdigit():
-            take = 1  # a number too long for Python to read: already reported where it is written
-        if not isinstance(take, int) or isinstance(take, bool) or take < 1:
-            self._problem(step, ("take",), f"take must be a whole number >= 1, not {take!r}", found)
-            take = 1
+        take = self._whole(step, "take", step.take, ctx, found)
+        takes = self._whole(step, "takes", step.takes, ctx, found, MAX_TAKES) if step.kind.remote else 1
         files: dict[str, str] = {}
         model: str | None = None
         seconds: float | None = None
@@ -150,7 +162,7 @@ class Renderer:
         else:
             request = self._local(step, ctx, files, found)
         key = keys.step_key(backend=self.backend, kind=step.kind.name, request=request, take=take)
-        return RenderedStep(
+        rs = RenderedStep(
             id=step.id,
             kind=step.kind.name,
             variant=variant,
@@ -165,6 +177,16 @@ class Renderer:
             location=self.doc.loc(step.path, key=True),
             description=step.description,
         )
+        if takes == 1:
+            return rs
+        # each candidate keyed exactly as a single step with that take would be
+        candidates = tuple(
+            replace(rs, take=t, takes=takes,
+                    key=keys.step_key(backend=self.backend, kind=step.kind.name, request=request, take=t))
+            for t in range(take, take + takes))
+        pick = self._picks.get(step.id)
+        chosen = next((c for c in candidates if c.take == pick), candidates[0])  # a bad pick: reported by the loader
+        return replace(chosen, candidates=candidates, pick=pick)
 
     def _local(self, step: StepSpec, ctx: dict[str, Any], files: dict[str, str], found: list[Found]) -> dict[str, Any]:
         steps_ctx = ctx["steps"]

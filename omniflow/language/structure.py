@@ -38,6 +38,7 @@ class StepSpec:
     needs: tuple[str, ...]
     description: str
     path: Path  # ("steps", id)
+    takes: Any = 1  # remote steps only (core.kinds.REMOTE_OWN_FIELDS)
 
 
 @dataclass
@@ -235,7 +236,8 @@ class Checker:
         fields = {k: v for k, v in merged.items() if k not in kind.own_fields}
         if not ok:
             return None
-        return StepSpec(sid, kind, fields, extra, merged.get("take", 1), tuple(needs), desc, path)
+        return StepSpec(sid, kind, fields, extra, merged.get("take", 1), tuple(needs), desc, path,
+                        merged.get("takes", 1))
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

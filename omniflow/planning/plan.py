@@ -9,6 +9,9 @@ Everything else is *to-run*, with reasons read against the lock: new, which
 request fields changed, which upstream changed, take bumped, output missing.
 
 Steps shared by several variants (same key) are counted once in the totals.
+A step with ``takes: N`` is planned as its N candidates (each its own key,
+state and cost, in ``PlannedStep.candidates``); the totals count every
+candidate, and its state for what follows is the chosen candidate's.
 Each planned step carries its cost (:mod:`omniflow.planning.cost`); the totals,
 the budget check, the run summary, the report and the lock read that one figure.
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniflow.config import Config
-from omniflow.core.keys import UPSTREAM_PREFIX, upstream_key
+from omniflow.core.keys import UPSTREAM_PREFIX, step_key, upstream_key
 from omniflow.core.states import StepState
 from omniflow.language.model import Pipeline, RenderedStep
 from omniflow.planning import cost as costing
@@ -39,10 +42,22 @@ class PlannedStep:
     state: str
     reasons: tuple[str, ...] = ()
     cost: float | None = None  # of making it (planning.cost), whatever its state; None without a price
+    # takes > 1: one PlannedStep per candidate (the step above is the chosen one; its
+    # state the worst of them, its cost their sum)
+    candidates: tuple[PlannedStep, ...] = ()
 
     @property
     def id(self) -> str:
         return self.step.id
+
+    def members(self) -> tuple[PlannedStep, ...]:
+        """What is made for this step: its candidates, or itself."""
+        return self.candidates or (self,)
+
+
+def candidate_id(step: str, take: int) -> str:
+    """Where a candidate is recorded in the lock and under outputs/: ``<step>.takes/<take>``."""
+    return f"{step}.takes/{take}"
 
 
 @dataclass(frozen=True)
@@ -72,18 +87,19 @@ class Plan:
 
     def costs(self) -> dict[str, float | None]:
         """Step key -> its cost, for every planned step."""
-        return {ps.step.key: ps.cost for v in self.variants for ps in v.steps}
+        return {m.step.key: m.cost for v in self.variants for ps in v.steps for m in ps.members()}
 
     def unique_steps(self, state: str | None = None) -> list[PlannedStep]:
-        """Each distinct key once, in variant then step order."""
+        """Each distinct key once (every candidate of a multi-take step), in variant then step order."""
         seen: set[str] = set()
         out = []
         for v in self.variants:
-            for ps in v.steps:
-                if ps.step.key in seen or (state is not None and ps.state != state):
-                    continue
-                seen.add(ps.step.key)
-                out.append(ps)
+            for top in v.steps:
+                for ps in top.members():
+                    if ps.step.key in seen or (state is not None and ps.state != state):
+                        continue
+                    seen.add(ps.step.key)
+                    out.append(ps)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -96,20 +112,7 @@ class Plan:
                 {
                     "name": v.name,
                     "values": dict(v.values),
-                    "steps": [
-                        {
-                            "id": ps.step.id,
-                            "kind": ps.step.kind,
-                            "model": ps.step.model,
-                            "key": ps.step.key,
-                            "state": ps.state,
-                            "reasons": list(ps.reasons),
-                            "needs": sorted(set(ps.step.inputs) | set(ps.step.needs)),
-                            "seconds": ps.step.seconds,
-                            "cost": ps.cost,
-                        }
-                        for ps in v.steps
-                    ],
+                    "steps": [_step_json(ps) for ps in v.steps],
                 }
                 for v in self.variants
             ],
@@ -121,6 +124,24 @@ class Plan:
                 "cost": self.totals.cost,
             },
         }
+
+
+def _step_json(ps: PlannedStep) -> dict[str, Any]:
+    out = {
+        "id": ps.step.id,
+        "kind": ps.step.kind,
+        "model": ps.step.model,
+        "key": ps.step.key,
+        "state": ps.state,
+        "reasons": list(ps.reasons),
+        "needs": sorted(set(ps.step.inputs) | set(ps.step.needs)),
+        "seconds": ps.step.seconds,
+        "cost": ps.cost,
+    }
+    if ps.candidates:  # only for takes > 1: every other step's object is as it was
+        out["takes"] = [{"take": c.step.take, "key": c.step.key, "state": c.state} for c in ps.candidates]
+        out["pick"] = ps.step.pick
+    return out
 
 
 class CacheView:
@@ -218,12 +239,43 @@ def make_plan(
         for step in variant.steps:
             if wanted is not None and step.id not in wanted:
                 continue
+            if step.candidates:
+                ps = _takes(step, by_id, states, view, fresh, unknown, read, variant.name, pipeline.backend, prices)
+                planned.append(ps)
+                continue
             state, reasons = _state(step, by_id, states, view, fresh, unknown, read, variant.name, pipeline.backend)
             states[step.id] = state
             planned.append(PlannedStep(step, state, tuple(reasons), costing.step_cost(step, prices)))
         variants.append(PlannedVariant(variant.name, variant.values, tuple(planned)))
     plan = Plan(pipeline, tuple(variants), Totals(0, 0, 0, {}, None), unknown, prices)
     return dataclasses.replace(plan, totals=_totals(plan))
+
+
+def _takes(step: RenderedStep, by_id: Mapping[str, RenderedStep], states: dict[str, str], view: CacheView,
+           fresh: dict[str, bool], unknown: frozenset[str], read: _LockOnce, variant: str, backend: str,
+           prices: Mapping[str, float]) -> PlannedStep:
+    """A multi-take step: each candidate planned as a step of its own, then summed up."""
+    cands = []
+    for c in step.candidates:
+        state, reasons = _state(c, by_id, states, view, fresh, unknown, read, variant, backend,
+                                lock_id=candidate_id(step.id, c.take))
+        cands.append(PlannedStep(c, state, tuple(reasons), costing.step_cost(c, prices)))
+    chosen = next(c for c in cands if c.step.key == step.key)
+    states[step.id] = chosen.state  # what follows is built on the pick alone
+    found = {c.state for c in cands}
+    state = TO_RUN if TO_RUN in found else BLOCKED if BLOCKED in found else CACHED
+    first = step.candidates[0].take
+    reasons = [f"{len(cands)} takes, pick {step.pick}"] if step.pick is not None else \
+        [f"{len(cands)} takes", f"no pick yet: using take {first}"]
+    grouped: dict[str, list[str]] = {}
+    for c in cands:
+        if c.state != CACHED:
+            grouped.setdefault("; ".join(c.reasons), []).append(str(c.step.take))
+    for why, takes in grouped.items():
+        reasons.append(f"take {', '.join(takes)}: {why}" if why else f"take {', '.join(takes)}")
+    cost = costing.total((c.step.model, c.cost) for c in cands)
+    total_cost = cost.cost if not cost.unpriced else None
+    return PlannedStep(step, state, tuple(reasons), total_cost, tuple(cands))
 
 
 class _LockOnce:
@@ -253,6 +305,7 @@ def _state(
     lock: _LockOnce,
     variant: str,
     backend: str,
+    lock_id: str | None = None,
 ) -> tuple[str, list[str]]:
     if step.key in unknown:
         return BLOCKED, ["a create was sent but its answer was lost; run with --resubmit-unknown to send it again"]
@@ -262,7 +315,7 @@ def _state(
     if _is_fresh(step, view, fresh):
         return CACHED, []
     lock_steps = lock.steps(variant)
-    return TO_RUN, _reasons(step, by_id, states, lock_steps.get(step.id), lock_steps, view, backend)
+    return TO_RUN, _reasons(step, by_id, states, lock_steps.get(lock_id or step.id), lock_steps, view, backend)
 
 
 def _ancestors_direct(step: RenderedStep) -> list[str]:
@@ -300,21 +353,46 @@ def _reasons(
     changed_up = [u for u in step.inputs if u in by_id and (lock_steps.get(u) is None or lock_steps[u].key != by_id[u].key)]
     if old.key == step.key:
         if changed_up or any(states.get(u) == TO_RUN for u in step.inputs):
-            return [f"upstream changed: {', '.join(changed_up or [u for u in step.inputs if states.get(u) == TO_RUN])}"]
+            shown = [_upstream(u, by_id, lock_steps) for u in changed_up]
+            return [f"upstream changed: {', '.join(shown or [u for u in step.inputs if states.get(u) == TO_RUN])}"]
         if view.outputs(step.key) is None:
             return ["output not in the cache"]
         return ["upstream regenerated since this output was made"]
     if getattr(old, "backend", None) and old.backend != backend:
         reasons.append(f"backend changed: {old.backend} -> {backend}")
-    old_take = getattr(old, "take", None)
-    if old_take is not None and old_take != step.take:
-        reasons.append(f"take bumped: {old_take} -> {step.take}")
     fields = _changed_fields(step.request, getattr(old, "request", None) or {})
+    if not fields and not changed_up and not reasons:
+        old_take = _old_take(step, old.key, backend)
+        if old_take is not None and old_take != step.take:
+            reasons.append(f"take bumped: {old_take} -> {step.take}")
     if fields:
         reasons.append("changed: " + ", ".join(fields))
     if changed_up:
-        reasons.append("upstream changed: " + ", ".join(changed_up))
+        reasons.append("upstream changed: " + ", ".join(_upstream(u, by_id, lock_steps) for u in changed_up))
     return reasons or ["key changed"]
+
+
+def _old_take(step: RenderedStep, old_key: str, backend: str) -> int | None:
+    """The take the lock's key was made with, when only the take differs (the lock does not record takes).
+
+    Same request, same upstream, same backend: the old key is this request's key for some take,
+    found by trying the takes up to a little past the current one.
+    """
+    for take in range(1, min(step.take + 64, 4096)):
+        if take != step.take and step_key(backend=backend, kind=step.kind, request=step.request, take=take) == old_key:
+            return take
+    return None
+
+
+def _upstream(u: str, by_id: Mapping[str, RenderedStep], lock_steps: Mapping[str, Any]) -> str:
+    """``shot1``, or ``shot1 pick 1 -> 3`` when another candidate of a multi-take step was picked."""
+    up = by_id[u]
+    old = lock_steps.get(u)
+    if up.candidates and old is not None:
+        was = next((c.take for c in up.candidates if c.key == old.key), None)
+        if was is not None and was != up.take:
+            return f"{u} pick {was} -> {up.take}"
+    return u
 
 
 def _changed_fields(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:

@@ -36,7 +36,7 @@ from omniflow.core import killpoints
 from omniflow.core.keys import body_digest
 from omniflow.core.states import DONE_STEP_STATES, FINAL_STEP_STATES, RowState, StepState
 from omniflow.errors import BackendError, UnknownCreateError
-from omniflow.planning.plan import Plan
+from omniflow.planning.plan import Plan, candidate_id
 from omniflow.run.collect import CollectFailed, Collector, Job, Timing
 from omniflow.run.failures import one_line, reason_of
 from omniflow.run.inputs import Inputs
@@ -122,6 +122,8 @@ class Executor:
         for key, unit in self.units.items():
             self.events[key] = asyncio.Event()
             label = unit.step.id if not unit.step.variant else f"{unit.step.id}@{unit.step.variant}"
+            if unit.step.takes > 1:
+                label += f" take {unit.step.take}"
             if len(unit.places) > 1:
                 label += f" (+{len(unit.places) - 1} variants)"
             self.reporter.add(key, label, unit.step.kind, unit.step.model)
@@ -193,6 +195,7 @@ class Executor:
             keep: dict[str, list[str]] = {}
             for v in self.pipeline.variants:
                 keep[v.name] = [s.id for s in v.steps]
+                keep[v.name] += [candidate_id(s.id, c.take) for s in v.steps for c in s.candidates]
             self.lock.prune(keep)
         self.lock.flush()
 
@@ -416,6 +419,10 @@ class Executor:
 
     def _send_create(self, job: Job) -> Awaitable[str]:
         killpoints.reached("create")  # crash tests: die with the intent committed, the POST unsent
+        unit = self.units.get(job.key)
+        take = unit.step.take if unit is not None else 1
+        if take != 1:  # the take is not in the body (X-Omniflow-Take, docs/takes); take 1 sends as it always did
+            return self.backend.create(job.kind, job.body, take=take)
         return self.backend.create(job.kind, job.body)
 
     def _on_retry(self, key: str | None, state: StepState | None) -> Callable[[BackendError, float], None]:

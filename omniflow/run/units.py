@@ -1,5 +1,7 @@
 """The units of a run: one per distinct step key, however many variants share it.
 
+Every candidate of a multi-take step is a unit of its own (its own key).
+
 Also each unit's outcome, and the slot a remote unit holds while its task is
 in flight (``-j`` and per-model limits).
 """
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniflow.core.states import StepState
-from omniflow.planning.plan import Plan, upstream_keys
+from omniflow.planning.plan import Plan, candidate_id, upstream_keys
 
 REMOTE_KINDS = ("video", "image")
 
@@ -61,20 +63,25 @@ def build_units(plan: Plan) -> tuple[dict[str, Unit], dict[str, Outcome]]:
     outcomes: dict[str, Outcome] = {}
     for variant in plan.variants:
         keys_by_id = {ps.step.id: ps.step.key for ps in variant.steps}
-        for ps in variant.steps:
-            step = ps.step
-            unit = units.get(step.key)
-            if unit is None:
-                unit = Unit(step.key, step, data_deps=upstream_keys(step), cost=ps.cost)
-                unit.deps.update(unit.data_deps)
-                units[step.key] = unit
-                if ps.state == StepState.CACHED:
-                    outcomes[step.key] = Outcome(StepState.CACHED)
-                elif ps.state == StepState.TO_RUN:
-                    outcomes[step.key] = Outcome(StepState.PENDING)
-                else:
-                    outcomes[step.key] = Outcome(StepState.BLOCKED, ps.reasons[0] if ps.reasons else "blocked")
-            unit.places.append((variant.name, step.id))
-            unit.deps.update(keys_by_id[n] for n in step.needs if n in keys_by_id)
+        for top in variant.steps:
+            for ps in top.members():
+                step = ps.step
+                unit = units.get(step.key)
+                if unit is None:
+                    unit = Unit(step.key, step, data_deps=upstream_keys(step), cost=ps.cost)
+                    unit.deps.update(unit.data_deps)
+                    units[step.key] = unit
+                    if ps.state == StepState.CACHED:
+                        outcomes[step.key] = Outcome(StepState.CACHED)
+                    elif ps.state == StepState.TO_RUN:
+                        outcomes[step.key] = Outcome(StepState.PENDING)
+                    else:
+                        outcomes[step.key] = Outcome(StepState.BLOCKED, ps.reasons[0] if ps.reasons else "blocked")
+                # a candidate lands at <step>.takes/<take> (lock and outputs/); the pick also at <step>
+                if step.key == top.step.key:
+                    unit.places.append((variant.name, step.id))
+                if top.candidates:
+                    unit.places.append((variant.name, candidate_id(step.id, step.take)))
+                unit.deps.update(keys_by_id[n] for n in step.needs if n in keys_by_id)
     return units, outcomes
 
