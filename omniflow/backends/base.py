@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,3 +69,39 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+RATIOS_HEADER = "X-New-Api-Other-Ratios"
+_MAX_RATIOS = 4096  # bytes of header read; a longer one is not a small table of multipliers
+
+
+def parse_ratios(text: str | None) -> dict[str, float] | None:
+    """The billing multipliers of a create's answer (API §4: a JSON object of numbers), or None.
+
+    Anything else (absent, not JSON, not an object of numbers, oversized) is
+    None: the multipliers are a record for the ledger, never a reason to fail.
+    """
+    if not text or len(text) > _MAX_RATIOS:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    out: dict[str, float] = {}
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return None
+        out[str(name)] = value
+    return out
+
+
+def billing_ratios(backend: Any, task_id: str) -> dict[str, float] | None:
+    """The multipliers the create of ``task_id`` was answered with, for backends that keep them.
+
+    An optional capability (``ratios_of``), not part of :class:`Backend`, so a
+    backend without it still is one.
+    """
+    ratios_of = getattr(backend, "ratios_of", None)
+    return ratios_of(task_id) if callable(ratios_of) else None

@@ -41,7 +41,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from omniflow.backends.base import Download, TaskState
+from omniflow.backends.base import RATIOS_HEADER, Download, TaskState, parse_ratios
 from omniflow.backends.classify import (
     DEEP,
     ErrorBody,
@@ -156,6 +156,7 @@ class OmniRoutersClient:
         self._known_model = known_model or _catalogue_knows
         self._emulator = False  # set when a response carries X-Omniflow-Emulator: 1
         self._fresh: set[tuple[str, str]] = set()  # created here, not yet seen by a GET
+        self._ratios: dict[str, dict[str, float]] = {}  # task id -> its create's billing multipliers
         # One client for everything (creates, polls, uploads, downloads), with the
         # slots of http.py in front of it. Redirects are followed by hand in `download`,
         # one hop at a time, so every body, a redirect's included, is read under a cap.
@@ -211,6 +212,9 @@ class OmniRoutersClient:
                     code=self._clean(parse_error_body(answer.content).code, 200),
                 )
             self._fresh.add((kind, task_id))
+            ratios = parse_ratios(answer.headers.get(RATIOS_HEADER))
+            if ratios is not None:
+                self._ratios[task_id] = ratios
             return task_id
         err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
         if create_answer_lost(answer.status, err):
@@ -220,6 +224,10 @@ class OmniRoutersClient:
             )
         retryable = create_retryable(answer.status, err, known_model=self._known_model(str(body.get("model", ""))))
         raise self._error(answer, err, retryable=retryable)
+
+    def ratios_of(self, task_id: str) -> dict[str, float] | None:
+        """The billing multipliers (API §4 header) the create of ``task_id`` answered with; asked once."""
+        return self._ratios.pop(task_id, None)
 
     async def get(self, kind: str, task_id: str) -> TaskState:
         """The task's current state, asked once."""

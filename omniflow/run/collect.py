@@ -54,6 +54,7 @@ class Job:
     model: str | None
     task_id: str | None = None  # None: an intent whose create may be in flight
     submitted_at: float = 0.0
+    ratios: Mapping[str, float] | None = None  # billing multipliers of its create's answer (the lock keeps them)
 
 
 class CollectFailed(Exception):
@@ -89,10 +90,11 @@ class Collector:
 
     # -- journal rows -------------------------------------------------------------
 
-    async def settle(self, job: Job, state: RowState, error: str | None = None) -> None:
-        """The row's final state; it is no longer its step's pending row."""
+    async def settle(self, job: Job, state: RowState, error: str | None = None, *, refunded: bool = False) -> None:
+        """The row's final state; it is no longer its step's pending row (``refunded``: API §5.4)."""
         try:
-            await self.writer.call(self.journal.finish, job.row_id, state, one_line(error) if error else None)
+            await self.writer.call(self.journal.finish, job.row_id, state, one_line(error) if error else None,
+                                   refunded=refunded)
         except Exception as exc:  # noqa: BLE001 - the journal itself failed: the next run sees the row as it was
             self.reporter.note(f"could not record row {job.row_id} as {state}: {reason_of(exc)}")
         if self.jobs.get(job.key) is job:
@@ -140,8 +142,8 @@ class Collector:
                                 lost=True) from None
         except (QueryFailed, GaveUp) as exc:
             await self._keep(job, str(exc))
-        if state.status == "failed":
-            await self.settle(job, RowState.FAILED, state.error)
+        if state.status == "failed":  # failed or timed out at the server: the poller refunds it (API §5.4)
+            await self.settle(job, RowState.FAILED, state.error, refunded=True)
             raise CollectFailed(f"task failed: {one_line(state.error or 'no reason given')}")
         if slot is not None:
             slot.release()  # -j bounds tasks in flight remotely: this one is done, the next may start
@@ -188,10 +190,10 @@ class Collector:
         now = utc_iso(self.t.clock())
         if unit is None:  # an orphan: its price is unknown here (the lock never holds it)
             return make_entry(job.key, job.kind, info, job.body, task_id=job.task_id, backend=self.backend_name,
-                              completed_at=now)
+                              completed_at=now, ratios=job.ratios)
         step = unit.step
         return make_entry(
             job.key, step.kind, info, self.inputs.for_lock(job.body), upstream=self.inputs.upstream_shas(unit.data_deps),
             task_id=job.task_id, backend=self.backend_name, seconds=step.seconds, cost=unit.cost,
-            submitted_at=utc_iso(job.submitted_at), completed_at=now,
+            submitted_at=utc_iso(job.submitted_at), completed_at=now, ratios=job.ratios,
         )

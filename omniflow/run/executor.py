@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from omniflow.backends.base import billing_ratios
 from omniflow.core import killpoints
 from omniflow.core.keys import body_digest
 from omniflow.core.states import DONE_STEP_STATES, FINAL_STEP_STATES, RowState, StepState
@@ -321,7 +322,7 @@ class Executor:
         try:
             if resumed is not None:
                 job = Job(resumed.id, key, resumed.kind, dict(resumed.request), unit.step.model, resumed.task_id,
-                          self.clock())
+                          self.clock(), resumed.ratios)
                 self.collector.jobs[key] = job
                 self._set(key, S.QUEUED, "resumed", job.task_id)
                 try:
@@ -363,7 +364,9 @@ class Executor:
             self._set(key, S.SKIPPED, "not started: the run is stopping")
             return None
         self.reporter.update(key, S.SUBMITTING)
-        row_id = await self._j(self.journal.intent, key, step.kind, body_digest(body), body)
+        label = step.id if not step.variant else f"{step.id}@{step.variant}"
+        row_id = await self._j(self.journal.intent, key, step.kind, body_digest(body), body,
+                               step=label, seconds=step.seconds, cost=unit.cost)
         job = Job(row_id, key, step.kind, body, step.model)
         self.collector.jobs[key] = job  # from here a task may exist
         create = asyncio.ensure_future(self._create(job))
@@ -390,8 +393,8 @@ class Executor:
                 self._set(key, S.UNKNOWN, f"create answer lost ({one_line(exc.message)}); not re-sent. "
                           "Run again with --resubmit-unknown to send it again")
                 return
-            except BackendError as exc:
-                await self.collector.settle(job, RowState.FAILED, str(exc))
+            except BackendError as exc:  # refused: the pre-charge is released (API §5.4)
+                await self.collector.settle(job, RowState.FAILED, str(exc), refunded=True)
                 self._fail(key, f"create refused: {one_line(str(exc))}")
                 return
             except Exception as exc:  # noqa: BLE001 - the answer could not be read: a task may exist
@@ -401,7 +404,8 @@ class Executor:
                           "so it is not re-sent: run again with --resubmit-unknown to send it")
                 return
             job.submitted_at = self.clock()  # the task exists from here: the poll deadline counts from it
-            other = await self._j(self.journal.bind, job.row_id, key, task_id)
+            job.ratios = billing_ratios(self.backend, task_id)
+            other = await self._j(self.journal.bind, job.row_id, key, task_id, job.ratios)
             if other is not None:
                 reason = (f"the server answered task id {one_line(task_id, 200)}, already bound to step key "
                           f"{other[:12]}: refusing to take its output")
@@ -439,7 +443,8 @@ class Executor:
 
     async def _orphan(self, row: Any) -> None:
         """A paid task from an earlier run whose step is gone or cached: collect it into the cache."""
-        job = Job(row.id, row.key, row.kind, dict(row.request), row.request.get("model"), row.task_id)
+        job = Job(row.id, row.key, row.kind, dict(row.request), row.request.get("model"), row.task_id,
+                  ratios=row.ratios)
         try:
             await self.collector.collect(job, unit=None, slot=None, since=self.clock())
             self.reporter.note(f"collected task {row.task_id} from an earlier run into the cache")

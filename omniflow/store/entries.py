@@ -7,6 +7,7 @@ one way a finished step's Entry is made.
 
 ``cost`` was added later: it is written only when known, so an entry or lock
 written before reads the same and an unpriced step's text does not change.
+``ratios`` (the billing multipliers of the create's answer, API §4) likewise.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class Entry:
     completed_at: str | None = None
     generated_seconds: float | None = None
     cost: float | None = None  # priced by omniflow.planning.cost when made; None without a price
+    ratios: Mapping[str, float] | None = None  # X-New-Api-Other-Ratios of its create; None when not sent
 
     @property
     def bytes(self) -> int:
@@ -159,7 +161,8 @@ class Entry:
             "submitted_at": self.submitted_at,
             "completed_at": self.completed_at,
             "generated_seconds": self.generated_seconds,
-        } | ({} if self.cost is None else {"cost": self.cost})
+        } | ({} if self.cost is None else {"cost": self.cost}) | (
+            {} if self.ratios is None else {"ratios": dict(self.ratios)})
 
     @classmethod
     def from_json(cls, data: Any) -> Entry:
@@ -188,6 +191,11 @@ class Entry:
         cost = _opt_number(data, "cost", float)
         if cost is not None and not cost >= 0:
             raise ValueError("cost must be a number >= 0 or null")
+        ratios = data.get("ratios")
+        if ratios is not None and not (isinstance(ratios, Mapping) and all(
+                isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+                for k, v in ratios.items())):
+            raise ValueError("ratios must map names to numbers")
         return cls(
             key=data["key"],
             kind=kind,
@@ -201,6 +209,7 @@ class Entry:
             completed_at=_opt_str(data, "completed_at"),
             generated_seconds=_opt_number(data, "generated_seconds", float),
             cost=cost,
+            ratios=None if ratios is None else dict(ratios),
         )
 
 
@@ -217,6 +226,7 @@ def make_entry(
     cost: float | None = None,
     submitted_at: str | None = None,
     completed_at: str | None = None,
+    ratios: Mapping[str, float] | None = None,
 ) -> Entry:
     """The Entry of one finished step (or collected task) that produced ``output``.
 
@@ -230,4 +240,5 @@ def make_entry(
         key=key, kind=kind, outputs=(output,), upstream=dict(upstream or {}), task_id=task_id,
         model=model if isinstance(model, str) else None, request=dict(request), backend=backend,
         submitted_at=submitted_at, completed_at=completed_at, generated_seconds=seconds, cost=cost,
+        ratios=None if ratios is None else dict(ratios),
     )
