@@ -235,7 +235,7 @@ def check_picks(picks: Picks, spec: Spec, variants: list[Variant]) -> list[Probl
         for sid, take in steps.items():
             where = f"{label}.{sid}"
             if sid not in spec.declared:
-                out.append(Problem(picks.step_at[(label, sid)], where, f"unknown step {sid!r}{did_you_mean(sid, spec.declared)}"))
+                out.append(Problem(picks.step_at[(label, sid)], where, f"unknown step {sid!r}{did_you_mean(sid, list(spec.steps))}"))
                 continue
             step = rendered.get(sid)
             if step is None:
