@@ -28,6 +28,9 @@ Read from the project root (see :func:`omniflow.store.find_root`). Example::
     max_video_bytes = 2147483648
     max_audio_bytes = 536870912
 
+    [mcp]                          # `omniflow mcp`, the server coding agents drive
+    max_cost = 5.0                 # cap on the cost of runs it starts, per project and UTC day
+
 Secrets never live here: API keys come from the environment, bucket
 credentials from the standard AWS environment and files.
 """
@@ -72,6 +75,21 @@ _INPUT_KEYS = ("allow_outside", "max_image_bytes", "max_video_bytes", "max_audio
 
 
 @dataclass(frozen=True)
+class McpConfig:
+    """``[mcp]``: what the MCP server (omniflow.mcp) lets an agent spend.
+
+    ``max_cost`` caps the summed estimated cost of every run the server starts
+    in this project on one UTC day, the asked-for run included, whatever the
+    agent passes; None leaves only the approval of a saved plan's digest.
+    """
+
+    max_cost: float | None = None
+
+
+_MCP_KEYS = ("max_cost",)
+
+
+@dataclass(frozen=True)
 class Config:
     prices: Mapping[str, float] = field(default_factory=dict)
     limits: Mapping[str, int] = field(default_factory=dict)
@@ -84,6 +102,7 @@ class Config:
     publish_url: str | None = None
     publish_expires: int = 86400
     inputs: InputsConfig = field(default_factory=InputsConfig)
+    mcp: McpConfig = field(default_factory=McpConfig)
     source: Path | None = None
 
     def price(self, model: str | None) -> float | None:
@@ -121,6 +140,7 @@ def load_config(root: Path) -> Config:
             publish_url=publish.get("url"),
             publish_expires=int(publish.get("expires", Config.publish_expires)),
             inputs=_inputs(data.get("inputs", {}), path),
+            mcp=_mcp(data.get("mcp", {}), path),
             source=path,
         )
     except (TypeError, ValueError, AttributeError) as exc:
@@ -157,6 +177,23 @@ def _inputs(table: Any, path: Path) -> InputsConfig:
             raise UsageError(f"{path}: inputs.{key} must be a whole number of bytes >= 1, not {value!r}")
         caps[key] = value
     return InputsConfig(allow_outside=allow, **caps)
+
+
+def _mcp(table: Any, path: Path) -> McpConfig:
+    """``[mcp]``, strictly: a misspelt cap would silently be no cap at all."""
+    if not isinstance(table, Mapping):
+        raise UsageError(f"{path}: mcp must be a table ([mcp])")
+    for key in table:
+        if key not in _MCP_KEYS:
+            near = difflib.get_close_matches(str(key), _MCP_KEYS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (keys: {', '.join(_MCP_KEYS)})"
+            raise UsageError(f"{path}: mcp.{key}: unknown setting{hint}")
+    value = table.get("max_cost")
+    if value is None:
+        return McpConfig()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        raise UsageError(f"{path}: mcp.max_cost must be a number >= 0, not {value!r}")
+    return McpConfig(max_cost=float(value))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -29,6 +29,7 @@ COMMANDS = {
     "pull": "omniflow.cli.remote:pull",
     "remote": "omniflow.cli.remote:remote",
     "init": "omniflow.cli.init:init",
+    "mcp": "omniflow.cli.mcp:mcp",
 }
 
 HELP = {
@@ -48,6 +49,7 @@ HELP = {
     "pull": "Download outputs the locks reference from the remote.",
     "remote": "Check the remote cache's objects and entries (remote verify).",
     "init": "Scaffold a project: example storyboard, config, pre-commit and CI files.",
+    "mcp": "Serve this project to coding agents over MCP (stdio); runs only approved saved plans.",
 }
 
 
