@@ -26,7 +26,7 @@ from omniflow.language.structure import Checker, Spec
 from omniflow.language.suggest import did_you_mean
 from omniflow.language.templates import Templates
 from omniflow.language.yamlnodes import parse, value_error
-from omniflow.store.picks import DEFAULT_VARIANT, Picks, picks_path_for, read_picks
+from omniflow.store.picks import DEFAULT_VARIANT, Picks, loads_picks, picks_path_for, read_picks
 from omniflow.store.root import find_root
 
 # A pipeline is text a person writes: 10,000 steps are about 1 MB.
@@ -103,12 +103,17 @@ def loads(
     backend: str = "emulator",
     strict: bool = False,
     inputs: InputsConfig | None = None,
+    picks_text: str | None = None,
+    picks: bool = True,
 ) -> Pipeline:
     """Like :func:`load`, from text; local files are looked up relative to ``base_dir``.
 
     ``inputs`` (default: the project's ``[inputs]``) says which local files may be used.
+    The picks are read from ``<base_dir>/<stem>.picks.yaml`` unless ``picks_text`` gives
+    that file's text (e.g. as it was at a git revision) or ``picks`` is False (none).
     """
-    return _loads(text, file=file, base_dir=base_dir, set=set, backend=backend, strict=strict, inputs=inputs)[0]
+    return _loads(text, file=file, base_dir=base_dir, set=set, backend=backend, strict=strict, inputs=inputs,
+                  picks_text=picks_text, picks=picks)[0]
 
 
 def _loads(
@@ -120,6 +125,8 @@ def _loads(
     backend: str,
     strict: bool,
     inputs: InputsConfig | None,
+    picks_text: str | None = None,
+    picks: bool = True,
 ) -> tuple[Pipeline, dict[str, str]]:
     """:func:`loads`, plus where each local file reference led (path as written -> file), for the memo."""
     doc, problems = parse(text, file)
@@ -146,9 +153,9 @@ def _loads(
     root = find_root(base)
     assets = Assets(base, root, inputs if inputs is not None else load_config(root).inputs)
     picks_path = base / picks_path_for(Path(file)).name
-    picks = _read_picks(picks_path, problems)
+    chosen = _read_picks(picks_path, problems, picks_text) if picks else None
     renderer = Renderer(doc, spec, analysis, templates, backend, assets, strict,
-                        picks=picks.variants if picks is not None else {})
+                        picks=chosen.variants if chosen is not None else {})
     variants: list[Variant] = []
     found_by: dict[tuple[Location, str, str, str], list[str]] = {}
     # Render even when the shape has errors: the user gets every problem at once.
@@ -163,8 +170,8 @@ def _loads(
             shown = "; ".join(where[:3]) + (f"; and {len(where) - 3} more" if len(where) > 3 else "")
             message = f"{message} [variant {shown}]"
         problems.append(Problem(loc, path_, message, severity))
-    if picks is not None:
-        problems += check_picks(picks, spec, variants)
+    if chosen is not None:
+        problems += check_picks(chosen, spec, variants)
     if strict:
         problems = [Problem(p.location, p.path, p.message, "error") for p in problems]
     if any(p.is_error for p in problems):
@@ -209,10 +216,10 @@ def _apply_set(spec: Spec, overrides: Mapping[str, Any]) -> None:
             raise UsageError(f"--set {key}: no variable named {key!r}{did_you_mean(key, known)} (vars: {', '.join(known) or 'none'})")
 
 
-def _read_picks(path: Path, problems: list[Problem]) -> Picks | None:
-    """The picks file beside the pipeline, or None; a broken one is one more located problem."""
+def _read_picks(path: Path, problems: list[Problem], text: str | None = None) -> Picks | None:
+    """The picks file beside the pipeline (or its ``text``), or None; a broken one is one more located problem."""
     try:
-        return read_picks(path)
+        return read_picks(path) if text is None else loads_picks(text, str(path))
     except PipelineError as exc:
         problems += exc.problems
         return None

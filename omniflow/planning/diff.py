@@ -53,9 +53,15 @@ def _git(cwd: Path, *args: str, what: str) -> str:
 def load_at(pipeline: Any, rev: str, *, set: Mapping[str, Any] | None = None) -> Any:  # noqa: A002
     """The pipeline as it was at ``rev`` (same backend; errors are located at ``REV:path``)."""
     from omniflow.language import loads
+    from omniflow.store.picks import picks_path_for
 
     text, rel = git_show(Path(pipeline.path), rev)
-    return loads(text, file=f"{rev}:{rel}", base_dir=Path(pipeline.path).parent, set=set, backend=pipeline.backend)
+    try:  # the picks as they were too: a pick is an input of the keys downstream
+        picks_text, _ = git_show(picks_path_for(Path(pipeline.path)), rev)
+    except UsageError:
+        picks_text = None  # none committed at that revision
+    return loads(text, file=f"{rev}:{rel}", base_dir=Path(pipeline.path).parent, set=set, backend=pipeline.backend,
+                 picks_text=picks_text, picks=picks_text is not None)
 
 
 def diff_against(pipeline: Any, rev: str, plan: Any, *, set: Mapping[str, Any] | None = None) -> list[str]:  # noqa: A002
@@ -133,7 +139,9 @@ def step_changes(old: Any, new: Any, old_steps: Mapping[str, Any], new_steps: Ma
     changes = []
     if old.kind != new.kind:
         changes.append(f"kind {old.kind} -> {new.kind}")
-    if old.take != new.take:
+    if old.take != new.take and old.candidates and [c.key for c in old.candidates] == [c.key for c in new.candidates]:
+        changes.append(f"pick {old.take} -> {new.take}")  # the same candidates, another one chosen
+    elif old.take != new.take:
         changes.append(f"take {old.take} -> {new.take}")
     for name in sorted(set(old.request) | set(new.request)):
         if name not in old.request:
