@@ -9,6 +9,7 @@ the URL without its query, since a presigned signature is a bearer secret.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,8 @@ class Inputs:
                 sha = text[len(FILE_PREFIX):]
                 return await self.publish(sha, Path(step.files[sha]))
             obj = self._output(step.id, key)
-            return await self.publish(obj.sha256, self.cache.object_path(obj.sha256), obj.media_type)
+            return await self.publish(obj.sha256, self.cache.object_path(obj.sha256), obj.media_type,
+                                      cached=True)
 
         async def walk(node: Any) -> Any:
             if isinstance(node, str) and node.startswith(UPSTREAM_PREFIX):
@@ -65,8 +67,17 @@ class Inputs:
 
         return await walk(step.request)
 
-    async def publish(self, sha: str, path: Path, media_type: str | None = None) -> str:
+    async def publish(self, sha: str, path: Path, media_type: str | None = None, *, cached: bool = False) -> str:
+        """The URL of ``path`` (published once per run); a ``cached`` object is re-hashed first.
+
+        A cache object whose bytes changed is quarantined instead of sent to a
+        third party (CacheError: the step fails, and the step that made the
+        object runs again next time). The publisher reads the file again to
+        upload it, from the page cache; once per object per run.
+        """
         if sha not in self._published:
+            if cached:
+                await asyncio.to_thread(self.cache.check_object, sha)
             if media_type is None:
                 from omniflow.media import probe
 

@@ -3,19 +3,23 @@
 Both are written right after each step (not at the end of the run), so a
 crash keeps what finished. Files in outputs/ are copies of cache objects
 (a hard link would let an edit of the output corrupt the cache), written to a
-temp name and renamed, so a reader never sees half a file.
+temp name and renamed, so a reader never sees half a file, and hashed as they
+are copied, so a corrupt object never reaches outputs/.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from omniflow.store._atomic import copy_atomic
+from omniflow.errors import CacheError
 from omniflow.store.cache import Cache, Entry
 from omniflow.store.lock import LockFile, LockStep, read_lock, write_lock
+from omniflow.store.root import check_inside
 
 
 def output_path(root: Path, pipeline: str, variant: str, step: str, ext: str) -> Path:
@@ -26,27 +30,36 @@ def output_path(root: Path, pipeline: str, variant: str, step: str, ext: str) ->
     return base / f"{step}{ext}"
 
 
-def materialize(cache: Cache, entry: Entry, dest_no_ext: Path) -> list[Path]:
+def materialize(cache: Cache, entry: Entry, dest_no_ext: Path, *, project: Path | None = None) -> list[Path]:
     """Copy the entry's objects to ``dest`` (+ext) unless the copy made earlier is still there.
 
     A copy carries its object's mtime, so "same size and mtime" recognises an
     untouched copy without re-hashing every output on every run; a file edited
-    or replaced by hand has another mtime and is copied again.
+    or replaced by hand has another mtime and is copied again, its object
+    hashed as it is copied (:meth:`Cache.copy_object`: a corrupt object is
+    quarantined, never copied). With ``project``, a symlink on the way that
+    leads out of it is refused before anything is written.
     """
     written = []
     for i, obj in enumerate(entry.outputs):
         suffix = "" if i == 0 else f"-{i + 1}"
         dest = dest_no_ext.with_name(dest_no_ext.name + suffix + obj.ext)
+        if project is not None:
+            check_inside(project, dest.parent)
         src = cache.object_path(obj.sha256)
-        src_stat = src.stat()
         try:
-            here = dest.stat()
+            src_stat = src.stat()
+        except FileNotFoundError:
+            raise CacheError(f"{dest.name}: {cache.missing_reason(obj.sha256)}") from None
+        try:
+            here = os.lstat(dest)  # a link in dest's place is not our copy: it is replaced, never followed
         except FileNotFoundError:
             here = None
-        if here is not None and here.st_size == obj.bytes and here.st_mtime_ns == src_stat.st_mtime_ns:
+        if (here is not None and stat.S_ISREG(here.st_mode) and here.st_size == obj.bytes
+                and here.st_mtime_ns == src_stat.st_mtime_ns):
             written.append(dest)
             continue
-        copy_atomic(src, dest, mtime_ns=src_stat.st_mtime_ns)
+        cache.copy_object(obj.sha256, dest, mtime_ns=src_stat.st_mtime_ns)
         written.append(dest)
     return written
 
@@ -117,4 +130,4 @@ class LockWriter:
 
 def materialize_all(cache: Cache, entry: Entry, root: Path, pipeline: str, places: list[tuple[str, str]]) -> None:
     for variant, step in places:
-        materialize(cache, entry, output_path(root, pipeline, variant, step, ""))
+        materialize(cache, entry, output_path(root, pipeline, variant, step, ""), project=root)

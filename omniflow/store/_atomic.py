@@ -8,15 +8,18 @@ filesystem, and the two fsyncs make the rename survive a power cut too.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from pathlib import Path
 
 from omniflow.errors import CacheError
+
+_CHUNK = 1 << 20
 
 
 def fsync_dir(path: Path) -> None:
@@ -103,24 +106,42 @@ def atomic_path(dest: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def copy_atomic(src: Path, dest: Path, *, mtime_ns: int | None = None) -> None:
+def copy_atomic(src: Path, dest: Path, *, mtime_ns: int | None = None,
+                check: Callable[[str], None] | None = None) -> None:
     """Copy ``src`` to ``dest`` through a temp name, so a reader sees the old file or the whole new one.
 
     No fsync: for copies that can be made again from the cache (outputs/, reports).
     ``mtime_ns`` stamps the copy (outputs/ recognise an untouched copy by size and mtime).
+    With ``check``, the bytes are hashed (sha256) as they are copied, the one read
+    they get, and ``check(hex digest)`` runs before the copy is renamed into place:
+    if it raises, ``dest`` is left as it was. The temp file is made with
+    ``mkstemp`` (O_EXCL), so a link planted at a guessable temp name is never followed.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    name: str | None = None
     try:
-        shutil.copyfile(src, tmp)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:40]}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+            if check is None:
+                shutil.copyfileobj(f, out, _CHUNK)
+            else:
+                digest = hashlib.sha256()
+                while chunk := f.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        if check is not None:
+            check(digest.hexdigest())
+        os.chmod(name, 0o644)  # mkstemp makes 0600; a copy in outputs/ is the user's to read and share
         if mtime_ns is not None:
-            os.utime(tmp, ns=(mtime_ns, mtime_ns))
-        os.replace(tmp, dest)
+            os.utime(name, ns=(mtime_ns, mtime_ns))
+        os.replace(name, dest)
+        name = None
     except OSError as exc:
         raise CacheError(f"cannot write {dest}: {describe_oserror(exc)}") from None
     finally:
-        with suppress(OSError):
-            tmp.unlink()
+        if name is not None:
+            with suppress(OSError):
+                os.unlink(name)
 
 
 def utc_iso(timestamp: float) -> str:

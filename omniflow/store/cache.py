@@ -5,12 +5,18 @@ Layout of the state folder (the ``.omniflow`` folder of a project)::
     objects/<sha[:2]>/<sha>        the bytes, named by their sha256, read-only, no extension
     index/<key[:2]>/<key>.json     step key -> Entry (canonical JSON, sorted keys)
     tmp/                           temp files (same filesystem, so renames are atomic)
-    quarantine/<sha>               objects `verify` found corrupt, set aside
+    quarantine/<sha>               objects found corrupt (by `verify` or when read), set aside
 
 Every write is atomic (temp file + fsync + rename + fsync of the folder), so a
 crash never leaves a half-written object or index entry where a reader looks.
 The cache knows bytes and keys, not media: the caller supplies the media type
 and, when it knows them, duration and size.
+
+Two distrusts (docs/cache.md): no folder the cache writes in may be a symlink
+leading out of the project (:func:`omniflow.store.root.check_inside`), and an
+object's bytes are re-hashed whenever they are read to leave the cache (copied
+to outputs/, published): a mismatch quarantines the object, so its step is no
+longer cached and runs again.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from pathlib import Path
 
 from omniflow.core.keys import canonical_json
 from omniflow.errors import CacheError
-from omniflow.store._atomic import describe_oserror, fsync_dir, fsync_file, write_atomic
+from omniflow.store._atomic import (
+    copy_atomic,
+    describe_oserror,
+    fsync_dir,
+    fsync_file,
+    write_atomic,
+)
 from omniflow.store.entries import (  # noqa: F401  (re-exported: the store's public values)
     Entry,
     ObjectInfo,
@@ -35,6 +47,7 @@ from omniflow.store.entries import (  # noqa: F401  (re-exported: the store's pu
     ext_for,
     is_hex64,
 )
+from omniflow.store.root import check_inside, project_of
 
 _CHUNK = 1 << 20
 
@@ -59,19 +72,33 @@ class Cache:
         self.index = self.root / "index"
         self.tmp = self.root / "tmp"
         self.quarantine = self.root / "quarantine"
+        self.project = project_of(self.root)  # symlinks leading out of it are never written through
 
     def __repr__(self) -> str:
         return f"Cache({str(self.root)!r})"
 
     # -- paths ---------------------------------------------------------------
 
+    def _writable(self, folder: Path) -> Path:
+        """``folder``, made if missing, after refusing any symlink on the way that leads out of the project."""
+        check_inside(self.project, folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create {folder}: {describe_oserror(exc)}") from exc
+        return folder
+
+    def check_writable(self, *also: Path) -> None:
+        """Before a run sends anything: objects/, index/, tmp/, quarantine/ (and ``also``) lead nowhere outside.
+
+        Only looks (nothing is created), so a refused layout costs nothing paid.
+        """
+        for folder in (self.objects, self.index, self.tmp, self.quarantine, *also):
+            check_inside(self.project, folder)
+
     def temp_dir(self) -> Path:
         """A folder on the cache's filesystem, for downloads that end in :meth:`put_file`."""
-        try:
-            self.tmp.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CacheError(f"cannot create {self.tmp}: {describe_oserror(exc)}") from exc
-        return self.tmp
+        return self._writable(self.tmp)
 
     def temp_path(self, suffix: str = "") -> Path:
         """A fresh, not yet existing path inside :meth:`temp_dir`."""
@@ -114,6 +141,7 @@ class Cache:
             if dest.is_file() and dest.stat().st_size == size:
                 src.unlink()
             else:
+                check_inside(self.project, dest.parent)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(src, 0o444)  # objects are never edited in place
                 try:
@@ -143,6 +171,7 @@ class Cache:
         sha = hashlib.sha256(data).hexdigest()
         dest = self.object_path(sha)
         if not (dest.is_file() and dest.stat().st_size == len(data)):
+            check_inside(self.project, dest.parent)
             write_atomic(dest, data, tmp_dir=self.temp_dir(), mode=0o444)
         return ObjectInfo(sha, len(data), media_type, ext_for(media_type), duration, width, height)
 
@@ -155,6 +184,66 @@ class Cache:
                 yield from sorted(p for p in sub.iterdir() if p.is_file())
             elif sub.is_file():
                 yield sub
+
+    def copy_object(self, sha256: str, dest: Path, *, mtime_ns: int | None = None) -> None:
+        """Copy an object to ``dest`` (atomic), hashing it as it is copied (its one read).
+
+        Bytes that no longer match their name never land: the object is
+        quarantined and a CacheError says so (its step runs again next time).
+        """
+        src = self.object_path(sha256)
+
+        def check(digest: str) -> None:
+            if digest != sha256:
+                raise self._corrupt(sha256)
+
+        copy_atomic(src, dest, mtime_ns=mtime_ns, check=check)
+
+    def check_object(self, sha256: str) -> Path:
+        """The object's path after re-hashing it (before it is published); quarantined if its bytes changed."""
+        path = self.object_path(sha256)
+        try:
+            digest = hash_file(path)[0]
+        except FileNotFoundError:
+            raise CacheError(self.missing_reason(sha256)) from None
+        except OSError as exc:
+            raise CacheError(f"cannot read {path}: {describe_oserror(exc)}") from exc
+        if digest != sha256:
+            raise self._corrupt(sha256)
+        return path
+
+    def missing_reason(self, sha256: str) -> str:
+        """Why an object an entry names is not in objects/ (quarantined, or simply gone)."""
+        if (self.quarantine / sha256).is_file():
+            return (f"cache object {sha256[:12]} was found corrupt and is in {self.quarantine / sha256}; "
+                    "its step runs again on the next run")
+        return f"cache object {sha256[:12]} is missing from {self.objects}; its step runs again on the next run"
+
+    def _corrupt(self, sha256: str) -> CacheError:
+        """Quarantine a corrupt object and describe it (the error to raise)."""
+        where = self._quarantine(self.object_path(sha256))
+        return CacheError(
+            f"cache object {sha256[:12]} is corrupt (its bytes no longer match their sha256): moved to {where}; "
+            "its step runs again on the next run"
+        )
+
+    def _quarantine(self, path: Path) -> Path:
+        """Move a bad object out of objects/ (so the steps naming it count as not cached)."""
+        dest = self._writable(self.quarantine) / path.name
+        try:
+            os.replace(path, dest)
+        except FileNotFoundError:
+            pass  # another reader quarantined it first
+        except OSError as exc:
+            raise CacheError(f"cannot quarantine {path}: {describe_oserror(exc)}") from exc
+        fsync_dir(self.quarantine)
+        return dest
+
+    def quarantined(self) -> list[Path]:
+        """Objects set aside as corrupt, sorted (``cache ls`` lists them)."""
+        if not self.quarantine.is_dir():
+            return []
+        return sorted(p for p in self.quarantine.iterdir() if p.is_file())
 
     # -- index ---------------------------------------------------------------
 
@@ -185,7 +274,9 @@ class Cache:
     def put_entry(self, entry: Entry) -> None:
         """Record ``entry`` under its key (atomic; replaces an older entry)."""
         data = canonical_json(entry.to_json()) + b"\n"
-        write_atomic(self.index_path(entry.key), data, tmp_dir=self.temp_dir())
+        path = self.index_path(entry.key)
+        check_inside(self.project, path.parent)
+        write_atomic(path, data, tmp_dir=self.temp_dir())
 
     def _index_files(self) -> Iterator[tuple[str, Path]]:
         if not self.index.is_dir():
@@ -258,11 +349,7 @@ class Cache:
                 continue
             bad.append(name)
             if quarantine:
-                try:
-                    self.quarantine.mkdir(parents=True, exist_ok=True)
-                    os.replace(path, self.quarantine / name)
-                except OSError as exc:
-                    raise CacheError(f"cannot quarantine {path}: {describe_oserror(exc)}") from exc
+                self._quarantine(path)
         return bad
 
     def gc(

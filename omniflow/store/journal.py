@@ -168,6 +168,7 @@ class Journal:
         self._clock = clock
         self._mutex = threading.RLock()
         self.run_id: int | None = None  # set by start_run: every intent from then on belongs to that run
+        refuse_unreadable_journal(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -428,6 +429,35 @@ def _row(r: tuple[Any, ...]) -> JournalRow:
         run_id=r[11], step=r[12], model=r[13], seconds=r[14], cost=r[15],
         ratios=json.loads(r[16]) if r[16] else None, refunded=bool(r[17]),
     )  # fmt: skip
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def refuse_unreadable_journal(path: Path) -> None:
+    """A journal that exists but is empty or not SQLite is a CacheError, never silently recreated.
+
+    It may have held tasks submitted and paid for by an earlier run; a fresh
+    journal would forget them (and a resumed run would pay for them again).
+    The file is kept as it is. Recovery: restore it from a backup, or, when no
+    run was in flight, move it aside; the next run then starts a new journal.
+    A journal that does not exist yet is created as always.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise CacheError(f"cannot open the journal {path}: {describe_oserror(exc)}") from exc
+    if head == _SQLITE_HEADER:
+        return
+    what = "is empty (0 bytes)" if not head else "is not a SQLite database"
+    raise CacheError(
+        f"the journal {path} {what}; it may have listed tasks already paid for, so omniflow does not "
+        f"recreate it: restore it from a backup, or if no run was in flight, move it aside "
+        f"(mv {path} {path}.broken) and run again"
+    )
 
 
 def _reason(exc: BaseException) -> str:
