@@ -1,0 +1,111 @@
+"""The read-only tools and resources over the SDK's own stdio client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.mcp.conftest import connect, data, error, project, server_env
+from tests.support import ServedEmulator
+
+pytestmark = pytest.mark.tcp
+
+MALFORMED = """\
+omniflow: 1
+name: broken
+steps:
+  shot:
+    model: Vidu-q3-turbo-72Op
+    prompt: a calm sea
+    seconds: 2
+  cut: {kind: concat, inputs: [shot, nowhere]}
+"""
+
+
+def test_the_server_lists_its_tools_and_resources(served: ServedEmulator, tmp_path: Path) -> None:
+    root = project(tmp_path)
+
+    async def main() -> tuple[set[str], set[str], dict[str, bool]]:
+        async with connect(root, server_env(served.url), tmp_path / "server.log") as s:
+            tools = (await s.list_tools()).tools
+            resources = (await s.list_resources()).resources
+            read_only = {t.name: bool(t.annotations and t.annotations.read_only_hint) for t in tools}
+            return {t.name for t in tools}, {str(r.uri) for r in resources}, read_only
+
+    names, uris, read_only = anyio.run(main)
+    assert {"validate", "status", "models", "report", "pick"} <= names
+    assert uris == {"omniflow://docs/language.md", "omniflow://schema/pipeline.schema.json", "omniflow://models.json"}
+    assert read_only["validate"] and read_only["models"] and not read_only["report"]
+
+
+def test_validate_returns_the_located_problems_of_a_malformed_file(served: ServedEmulator, tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "broken.yaml").write_text(MALFORMED, encoding="utf-8")
+
+    async def main() -> dict:
+        async with connect(root, server_env(served.url), tmp_path / "server.log") as s:
+            return data(await s.call_tool("validate", {"files": ["broken.yaml", "teaser.yaml"]}))
+
+    result = anyio.run(main)
+    assert result["ok"] is False
+    broken, good = result["files"]
+    assert good == {**good, "file": "teaser.yaml", "ok": True, "steps": 3}
+    assert broken["file"] == "broken.yaml" and broken["ok"] is False
+    by_line = {p["line"]: p for p in broken["problems"]}
+    model = by_line[5]
+    assert model["file"] == "broken.yaml" and model["column"] == 12 and model["severity"] == "error"
+    assert model["path"] == "steps.shot.model" and "Vidu-q3-turbo-720p" in model["message"]  # did you mean
+    assert by_line[8]["path"].startswith("steps.cut.inputs") and "nowhere" in by_line[8]["message"]
+    assert all(set(p) == {"file", "line", "column", "path", "message", "severity"} for p in broken["problems"])
+
+
+def test_status_models_report_and_the_resources_answer_from_the_library(served: ServedEmulator,
+                                                                         tmp_path: Path) -> None:
+    root = project(tmp_path, config='[prices]\n"Vidu-q3-turbo-720p" = 0.05\n[limits]\n"Vidu-q3-turbo-720p" = 3\n')
+
+    async def main() -> tuple:
+        async with connect(root, server_env(served.url), tmp_path / "server.log") as s:
+            status = data(await s.call_tool("status", {"file": "teaser.yaml"}))
+            models = data(await s.call_tool("models", {}))
+            report = data(await s.call_tool("report", {"file": "teaser.yaml", "out": "review"}))
+            texts = {}
+            for uri in ("omniflow://docs/language.md", "omniflow://schema/pipeline.schema.json",
+                        "omniflow://models.json"):
+                texts[uri] = (await s.read_resource(uri)).contents[0].text
+            return status, models, report, texts
+
+    status, models, report, texts = anyio.run(main)
+    assert status["variants"] == [{"variant": "default", "steps": 3, "done": 0, "to_run": 3, "blocked": 0,
+                                   "last_completed": None}]
+    vidu = next(m for m in models["models"] if m["id"] == "Vidu-q3-turbo-720p")
+    assert vidu["price"] == 0.05 and vidu["max_in_flight"] == 3 and "2" in vidu["seconds"]
+    assert report["report"] == "review/index.html" and (root / "review" / "index.html").is_file()
+    repo = Path(__file__).resolve().parents[2]
+    assert texts["omniflow://docs/language.md"] == (repo / "docs" / "language.md").read_text(encoding="utf-8")
+    assert json.loads(texts["omniflow://schema/pipeline.schema.json"])["$id"].endswith("pipeline.schema.json")
+    assert {m["id"] for m in json.loads(texts["omniflow://models.json"])["models"]} >= {"Vidu-q3-turbo-720p"}
+
+
+def test_paths_outside_the_project_and_bad_input_are_one_line_tool_errors(served: ServedEmulator,
+                                                                          tmp_path: Path) -> None:
+    root = project(tmp_path / "project")
+    (tmp_path / "outside.yaml").write_text("omniflow: 1\nname: x\nsteps: {}\n", encoding="utf-8")
+    (root / "broken.yaml").write_text(MALFORMED, encoding="utf-8")
+
+    async def main() -> list[str]:
+        async with connect(root, server_env(served.url), tmp_path / "server.log") as s:
+            return [error(await s.call_tool("status", {"file": "../outside.yaml"})),
+                    error(await s.call_tool("report", {"file": "teaser.yaml", "out": "/tmp"})),
+                    error(await s.call_tool("status", {"file": "broken.yaml"})),
+                    error(await s.call_tool("pick", {"file": "teaser.yaml", "target": "shot", "take": 2}))]
+
+    outside, out, invalid, pick = anyio.run(main)
+    assert "outside the project" in outside and "outside the project" in out
+    assert "broken.yaml:5:12" in invalid and "and 1 more" in invalid
+    assert "no takes" in pick
+    for message in (outside, out, invalid, pick):
+        assert "\n" not in message and "Traceback" not in message
+    assert "Traceback" not in (tmp_path / "server.log").read_text(encoding="utf-8")
