@@ -22,12 +22,14 @@ from omniflow.backends.base import Download
 from omniflow.backends.classify import parse_error_body
 from omniflow.core import killpoints
 from omniflow.errors import BackendError, CacheError
-from omniflow.media.sniff import SNIFF_BYTES, describe_head, sniff_media_type
+from omniflow.media.sniff import AUDIO_TYPES, SNIFF_BYTES, describe_head, sniff_media_type
 
 #: what each remote kind may deliver
 ALLOWED_TYPES = {
     "video": frozenset({"video/mp4"}),
     "image": frozenset({"image/png", "image/jpeg", "image/webp"}),
+    "speech": AUDIO_TYPES,  # the speech answer itself (backends/audio.py)
+    "music": AUDIO_TYPES,  # a Suno clip's audio_url
 }
 
 

@@ -41,6 +41,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from omniflow.backends import audio
 from omniflow.backends.base import RATIOS_HEADER, Download, TaskState, parse_ratios
 from omniflow.backends.classify import (
     DEEP,
@@ -157,6 +158,7 @@ class OmniRoutersClient:
         self._emulator = False  # set when a response carries X-Omniflow-Emulator: 1
         self._fresh: set[tuple[str, str]] = set()  # created here, not yet seen by a GET
         self._ratios: dict[str, dict[str, float]] = {}  # task id -> its create's billing multipliers
+        self._speech: dict[str, Download] = {}  # speech answers received, until downloaded (audio.py)
         # One client for everything (creates, polls, uploads, downloads), with the
         # slots of http.py in front of it. Redirects are followed by hand in `download`,
         # one hop at a time, so every body, a redirect's included, is read under a cap.
@@ -187,6 +189,8 @@ class OmniRoutersClient:
 
     async def create(self, kind: str, body: Mapping[str, Any], *, take: int = 1) -> str:
         """Submit a task, once; returns its id (``take``: omniflow's own header, never the body)."""
+        if kind in audio.KINDS:  # speech and Suno music: their own routes and answers
+            return await audio.create(self, kind, body, take=take)
         route = _route(CREATE_ROUTES, kind)
         try:  # encoded here, not by httpx, so that a body that is not JSON is never "sent"
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
@@ -231,6 +235,8 @@ class OmniRoutersClient:
 
     async def get(self, kind: str, task_id: str) -> TaskState:
         """The task's current state, asked once."""
+        if kind in audio.KINDS:
+            return await audio.get(self, kind, task_id)
         path = _route(GET_ROUTES, kind).format(id=quote(task_id, safe=""))
         try:
             answer = await self._send("GET", self.base_url + path, auth=True)
@@ -264,7 +270,10 @@ class OmniRoutersClient:
         deadline: float = DOWNLOAD_DEADLINE,
     ) -> Download:
         """Stream the task's output into a temp file in ``dest_dir``, verified, within ``deadline`` seconds."""
-        _route(GET_ROUTES, kind)
+        if kind == "speech":  # the audio came with the create's answer
+            return audio.take_speech(self, task_id, Path(dest_dir), max_bytes)
+        if kind not in audio.KINDS:
+            _route(GET_ROUTES, kind)
         url = state.url
         if url is None:
             if kind != "video":

@@ -118,6 +118,10 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "video": Kind("video", remote=True, output="video", model_kind="video"),
     "image": Kind("image", remote=True, output="image", model_kind="image"),
+    # API reference §16: a voice-over line (POST /v1/audio/speech, the answer is the audio) and a
+    # Suno song (an async task of two clips; ``clip: 1|2`` picks the output, never sent)
+    "speech": Kind("speech", remote=True, output="audio", model_kind="speech"),
+    "music": Kind("music", remote=True, output="audio", model_kind="music"),
     "frame": Kind(
         "frame",
         remote=False,

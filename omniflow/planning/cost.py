@@ -5,6 +5,8 @@ the number means follows the kind of request:
 
 - ``video``: money per generated second, times the request's ``seconds``;
 - ``image``: money per image, times the request's ``n`` (1 when absent);
+- ``speech``: money per 1,000 characters of the request's ``input`` (the gateway bills characters, §16.6);
+- ``music``: money per call (a Suno song, both its clips, §16.6);
 - local kinds (``frame``, ``concat``) cost nothing and have no price.
 
 A request whose model has no price, or a video whose length is unknown, has
@@ -19,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PRICED_KINDS = ("video", "image")
+PRICED_KINDS = ("video", "image", "speech", "music")
 _DIGITS = 6
 
 
@@ -45,6 +47,11 @@ def units(kind: str, request: Mapping[str, Any], seconds: float | None) -> float
         return seconds
     if kind == "image":
         return float(image_count(request))
+    if kind == "speech":
+        text = request.get("input")
+        return len(text) / 1000 if isinstance(text, str) else None
+    if kind == "music":
+        return 1.0
     return None
 
 

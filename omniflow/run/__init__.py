@@ -280,7 +280,9 @@ class _Context:
             pending = self.journal.pending()
             if not to_run and not pending:
                 self.reporter.note("nothing to run: every step is cached")
-            backend = self.backend() if any(ps.step.kind in ("video", "image") for ps in to_run) or pending else None
+            from omniflow.run.units import REMOTE_KINDS  # noqa: PLC0415 - the registry of step kinds
+
+            backend = self.backend() if any(ps.step.kind in REMOTE_KINDS for ps in to_run) or pending else None
             result = await self._execute(plan, backend, jobs, keep_going, resubmit_unknown, poll, clock, sleep)
             result = dataclasses.replace(result, retries=self.executor.retries, problems=tuple(self.executor.problems))
             if self.push_results:

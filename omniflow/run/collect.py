@@ -177,6 +177,11 @@ class Collector:
             self._temp = self.cache.temp_dir()
         temp = self._temp
 
+        if job.kind == "music":  # which of the song's two clips is the output (the step's clip:, never sent)
+            from omniflow.backends.audio import choose_clip
+
+            state = choose_clip(state, job.body.get("clip"))
+
         async def once() -> Any:
             return await self.backend.download(job.kind, job.task_id, state, temp,
                                                max_bytes=t.max_download_bytes, deadline=max(0.0, left()))

@@ -12,10 +12,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from omniflow.core.kinds import KINDS
 from omniflow.core.states import StepState
 from omniflow.planning.plan import Plan, candidate_id, upstream_keys
 
-REMOTE_KINDS = ("video", "image")
+REMOTE_KINDS = tuple(name for name, kind in KINDS.items() if kind.remote)
 
 
 class Slot:
