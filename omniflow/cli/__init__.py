@@ -21,6 +21,7 @@ COMMANDS = {
     "export": "omniflow.cli.export:export",
     "report": "omniflow.cli.report:report",
     "pick": "omniflow.cli.pick:pick",
+    "review": "omniflow.cli.review:review",
     "models": "omniflow.cli.models:models",
     "schema": "omniflow.cli.models:schema",
     "cache": "omniflow.cli.cache:cache",
@@ -29,6 +30,10 @@ COMMANDS = {
     "pull": "omniflow.cli.remote:pull",
     "remote": "omniflow.cli.remote:remote",
     "init": "omniflow.cli.init:init",
+    "ledger": "omniflow.cli.ledger:ledger",
+    "log": "omniflow.cli.ledger:log",
+    "adopt": "omniflow.cli.ledger:adopt",
+    "forget": "omniflow.cli.ledger:forget",
     "mcp": "omniflow.cli.mcp:mcp",
 }
 
@@ -41,6 +46,7 @@ HELP = {
     "export": "Write the edit of a concat/mix step as OTIO, FCPXML or EDL for real editors.",
     "report": "Write a static HTML review page and contact sheets.",
     "pick": "List a multi-take step's candidates, or pick the one that feeds what follows.",
+    "review": "Serve the review page on 127.0.0.1 with a Pick button on every candidate.",
     "models": "List models, families and their constraints.",
     "schema": "Print the JSON Schema of the pipeline language (for editors).",
     "cache": "Inspect, verify and garbage-collect the cache.",
@@ -49,6 +55,10 @@ HELP = {
     "pull": "Download outputs the locks reference from the remote.",
     "remote": "Check the remote cache's objects and entries (remote verify).",
     "init": "Scaffold a project: example storyboard, config, pre-commit and CI files.",
+    "ledger": "What was bought, per run and step: model, seconds, cost, multipliers, refunds; totals.",
+    "log": "List past runs: when, pipeline, backend, ran/cached/failed, cost, exit code.",
+    "adopt": "Bind a step left unknown to the task id found in the provider's console.",
+    "forget": "Record that a step left unknown made no task, so the next run creates it.",
     "mcp": "Serve this project to coding agents over MCP (stdio); runs only approved saved plans.",
 }
 
