@@ -39,9 +39,10 @@ def cache() -> None:
 @_root_option
 @handles_errors
 def ls(as_json: bool, root: Path | None) -> None:
-    """List cache entries: key, kind, model, outputs, bytes."""
+    """List cache entries: key, kind, model, outputs, bytes; then the quarantined objects."""
     store = _cache_for(root)
     entries = list(store.entries())
+    quarantined = store.quarantined()
     if as_json:
         doc = [
             {
@@ -59,7 +60,12 @@ def ls(as_json: bool, root: Path | None) -> None:
             for e in entries
         ]  # fmt: skip
         click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+        if quarantined:  # the JSON stays the array of entries scripts read; people are told here
+            echo_err(f"{len(quarantined)} quarantined object(s) in {store.quarantine}")
         return
+    for path in quarantined:
+        click.echo(f"quarantined {path.name}  {human_size(_file_size(path)):>10}  (bytes did not match; "
+                   "kept for inspection, safe to delete)")
     if not entries:
         echo_err(f"the cache at {store.root} is empty")
         return
@@ -73,16 +79,22 @@ def ls(as_json: bool, root: Path | None) -> None:
 
 
 @cache.command("verify")
-@click.option("--quarantine", is_flag=True, help="Move corrupt objects to .omniflow/quarantine/.")
+@click.option("-n", "--dry-run", is_flag=True, help="Only report corrupt objects; move nothing.")
+@click.option("--quarantine", is_flag=True, hidden=True, help="Accepted for older scripts: the default now.")
 @_root_option
 @handles_errors
-def verify(quarantine: bool, root: Path | None) -> None:
-    """Re-hash every object; exit 1 naming anything corrupt."""
+def verify(dry_run: bool, quarantine: bool, root: Path | None) -> None:
+    """Re-hash every object; move corrupt ones to .omniflow/quarantine/ and exit 1 naming them.
+
+    A quarantined object no longer counts as cached, so the step that made it
+    runs again on the next run. --dry-run only reports.
+    """
     store = _cache_for(root)
-    bad = store.verify(quarantine=quarantine)
+    bad = store.verify(quarantine=not dry_run)
     problems = store.index_problems()
     for name in bad:
-        where = "moved to quarantine/" if quarantine else "re-run the step, or use --quarantine"
+        where = ("--dry-run: left in place; run without it to quarantine" if dry_run
+                 else f"moved to {store.quarantine / name}; its step runs again on the next run")
         echo_err(f"corrupt object {store.objects / name[:2] / name}: bytes do not match its sha256 ({where})")
     for text in problems:
         echo_err(text)

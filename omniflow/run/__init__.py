@@ -153,6 +153,7 @@ def run_pipeline(
     chosen = select_targets(pipeline, targets, shard_targets)
     with project_lock(root):
         cache = Cache(state)
+        cache.check_writable(root / "outputs" / pipeline.name)  # a link leading out: refused before anything is sent
         journal = Journal(state / "journal.sqlite")
         try:
             ctx = _Context(pipeline, cache, journal, reporter, root, config, backend, emulator_config)

@@ -36,7 +36,7 @@ from omniflow.backends.base import billing_ratios
 from omniflow.core import killpoints
 from omniflow.core.keys import body_digest
 from omniflow.core.states import DONE_STEP_STATES, FINAL_STEP_STATES, RowState, StepState
-from omniflow.errors import BackendError, UnknownCreateError
+from omniflow.errors import BackendError, CacheError, UnknownCreateError
 from omniflow.planning.plan import Plan, candidate_id
 from omniflow.run.collect import CollectFailed, Collector, Job, Timing
 from omniflow.run.failures import one_line, reason_of
@@ -188,9 +188,14 @@ class Executor:
     def _finish_lock(self) -> None:
         for key, unit in self.units.items():
             if self.outcomes[key].state == S.CACHED:
-                entry = self.cache.get_entry(key)
+                try:
+                    entry = self.cache.get_entry(key)
+                    if entry is not None:
+                        materialize_all(self.cache, entry, self.root, self.pipeline.name, unit.places)
+                except CacheError as exc:  # a corrupt (now quarantined) object, a link out of the project
+                    self._set(key, S.FAILED, str(exc))  # no exception out of here: the journal closes below
+                    continue
                 if entry is not None:
-                    materialize_all(self.cache, entry, self.root, self.pipeline.name, unit.places)
                     self.lock.set_entry(entry, unit.places)
         if self.prune_lock and self.stopping is None and self.plan.variants and len(self.plan.variants) == len(self.pipeline.variants):
             keep: dict[str, list[str]] = {}

@@ -79,10 +79,10 @@ def test_verify_exits_1_and_names_the_corrupt_object(runner, project, cache, fil
     bad = cache.object_path(filled["stale"].sha256)
     os.chmod(bad, 0o644)
     bad.write_bytes(b"bit rot!")
-    res = runner.invoke(cli, ["cache", "verify", "--root", str(project)])
-    assert res.exit_code == 1
+    res = runner.invoke(cli, ["cache", "verify", "--dry-run", "--root", str(project)])
+    assert res.exit_code == 1 and bad.exists()
     assert f"corrupt object {bad}" in res.stderr
-    res = runner.invoke(cli, ["cache", "verify", "--quarantine", "--root", str(project)])
+    res = runner.invoke(cli, ["cache", "verify", "--quarantine", "--root", str(project)])  # the old flag still works
     assert res.exit_code == 1 and not bad.exists()
     assert runner.invoke(cli, ["cache", "verify", "--root", str(project)]).exit_code == 0
 
