@@ -4,6 +4,7 @@
     ├── PipelineError             exit 2: one or more located problems in a pipeline file
     ├── UsageError                exit 2: bad command-line use (unknown target, bad --set)
     ├── BudgetError               exit 3: the plan exceeds --max-cost / --max-seconds
+    ├── PlanMismatch              exit 3: the plan differs from the saved plan approved (run --plan)
     ├── CacheError                exit 1: the cache or lock cannot be read or written
     ├── BackendError              exit 1: an API answer (HTTP status, API code, retryable?)
     │   └── UnknownCreateError    the create request was sent but its answer was lost
@@ -87,6 +88,21 @@ class UsageError(OmniflowError):
 
 class BudgetError(OmniflowError):
     exit_code = EXIT_BUDGET
+
+
+class PlanMismatch(OmniflowError):
+    """``run --plan``: what would be bought now is not what the saved plan approved; nothing was sent.
+
+    ``differences`` lists them, one line each (step added/removed, key, price,
+    total or backend changed, the plan too old, its digest not the one expected).
+    """
+
+    exit_code = EXIT_BUDGET
+
+    def __init__(self, message: str, differences: list[str] | tuple[str, ...] = ()):
+        self.differences = tuple(differences)
+        lines = [message, *(f"  {d}" for d in self.differences)]
+        super().__init__("\n".join(lines))
 
 
 class CacheError(OmniflowError):

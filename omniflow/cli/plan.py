@@ -8,24 +8,60 @@ from typing import Any
 
 import click
 
-from omniflow.cli._common import handles_errors
+from omniflow.cli._common import echo_err, handles_errors
 from omniflow.cli._load import load_pipeline, parse_sets, pipeline_options
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON object (stable; see docs).")
 @click.option("--check", is_flag=True, help="Exit 1 when anything would run (a CI gate).")
 @click.option("--diff", "diff_rev", metavar="REV", default=None, help="Show what changed since a git revision.")
+@click.option("--out", "out", default=None, metavar="PLAN.json", type=click.Path(dir_okay=False),
+              help="Save the plan (steps to run, keys, costs, prices, digest) for `omniflow run FILE --plan`.")
+@click.option("--shard", default=None, metavar="I/N", help="Plan only the I-th of N shares of the variants.")
+@click.option("--force", "force", multiple=True, metavar="STEP[@VARIANT]",
+              help="Plan this step as to-run (reason: forced) even when cached. Repeatable.")
+@click.option("--until", "until", multiple=True, metavar="STEP", help="Plan STEP and its ancestors only.")
+@click.option("--resubmit-unknown", is_flag=True, help="Plan lost creates as to-run, as `run --resubmit-unknown`.")
 @pipeline_options
 @handles_errors
-def plan(file: str, as_json: bool, check: bool, diff_rev: str | None, sets: tuple[str, ...], backend: str | None,
-         strict: bool) -> None:
-    """Show what a run would do, per variant and step: cached / to-run / blocked, and why."""
+def plan(file: str, targets: tuple[str, ...], as_json: bool, check: bool, diff_rev: str | None, out: str | None,
+         shard: str | None, force: tuple[str, ...], until: tuple[str, ...], resubmit_unknown: bool,
+         sets: tuple[str, ...], backend: str | None, strict: bool) -> None:
+    """Show what a run would do, per variant and step: cached / to-run / blocked, and why.
+
+    TARGETS (`step`, `step@variant`, `step@key=value`) plan those steps and their ancestors.
+    """
     from omniflow.planning.plan import plan_pipeline
 
     pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=not as_json)
-    result = plan_pipeline(pipeline)
+    selection = {"targets": list(targets), "until": list(until), "force": list(force), "shard": shard,
+                 "resubmit_unknown": resubmit_unknown}
+    if targets or until or force or shard or resubmit_unknown:
+        from omniflow.planning.force import force_steps
+        from omniflow.run import select
+
+        shard_targets = None
+        if shard:
+            from omniflow.remote import parse_shard, select_shard
+
+            i, n = parse_shard(shard)
+            shard_targets = select_shard(pipeline, i, n)
+            echo_err(f"shard {i}/{n}: {len(shard_targets)} of {len(pipeline.variants)} variants")
+        chosen = select(pipeline, targets, until=until, force=force, shard_targets=shard_targets)
+        result = force_steps(plan_pipeline(pipeline, targets=chosen.targets, resubmit_unknown=resubmit_unknown),
+                             chosen.forced)
+    else:
+        result = plan_pipeline(pipeline)
+    if out is not None:
+        from omniflow.planning.saved import save_plan
+
+        saved = save_plan(result, out, selection=selection)
+        cost = f", cost {result.totals.cost:.2f}" if result.totals.cost is not None else ""
+        echo_err(f"saved plan: {out} ({len(saved.steps)} steps to run{cost}, digest {saved.digest[:16]}); "
+                 f"run it with `omniflow run {file} --plan {out}`")
     if diff_rev is not None:
         from omniflow.planning.diff import diff_against
 

@@ -2,8 +2,10 @@
 
 ``run_pipeline`` is what ``omniflow run`` and ``Pipeline.run`` call. It takes
 the project lock (two runs on one project never interleave), opens the cache
-and journal, plans, refuses over-budget plans before anything is sent, runs
-the executor on one event loop, and returns a :class:`RunResult`.
+and journal, plans, refuses over-budget plans (a sharded run: the whole
+sweep's) and plans that differ from the saved plan given (``run --plan``)
+before anything is sent, runs the executor on one event loop, and returns a
+:class:`RunResult`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,21 @@ from omniflow.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    BudgetError,
     OmniflowError,
+    PlanMismatch,
     UsageError,
 )
 from omniflow.language.model import Pipeline
 from omniflow.planning import cost as costing
+from omniflow.planning.budget import check_budget
+from omniflow.planning.force import force_steps
 from omniflow.planning.plan import Plan, make_plan, unknown_keys
+from omniflow.planning.saved import (
+    DEFAULT_MAX_AGE,
+    SavedPlan,
+    refuse_unapproved,
+    refuse_unless_same,
+)
 from omniflow.run.executor import Executor
 from omniflow.run.failures import reason_of
 from omniflow.run.policy import PollSchedule
@@ -74,53 +84,80 @@ class RunResult:
         return out
 
 
-def resolve_targets(pipeline: Pipeline, targets: Iterable[str]) -> dict[str, set[str]] | None:
-    """``step`` or ``step@variant`` -> variant name -> the step and all its ancestors."""
+def resolve_targets(pipeline: Pipeline, targets: Iterable[str], *,
+                    ancestors: bool = True) -> dict[str, set[str]] | None:
+    """``step``, ``step@variant`` or ``step@key=value[,...]`` -> variant name -> the step and its ancestors.
+
+    A partial variant (``shot@style=noir``) selects every variant with those
+    values (:func:`omniflow.remote.variants.match_variants`). ``ancestors=False``
+    gives the steps alone (``--force``).
+    """
     targets = list(targets)
     if not targets:
         return None
     from omniflow.core.graph import with_ancestors  # noqa: PLC0415 - networkx only when targets are given
     from omniflow.language.suggest import did_you_mean  # noqa: PLC0415
+    from omniflow.remote.variants import match_variants  # noqa: PLC0415
 
     chosen: dict[str, set[str]] = {}
     names = [v.name for v in pipeline.variants]
+    by_name = {v.name: v for v in pipeline.variants}
     for target in targets:
         step_id, _, vname = target.partition("@")
         if step_id not in pipeline.step_ids:
             raise UsageError(f"unknown target {step_id!r}{did_you_mean(step_id, pipeline.step_ids)}")
-        variants = [v for v in pipeline.variants if not vname or v.name == vname]
-        if vname and not variants:
-            raise UsageError(f"unknown variant {vname!r} in target {target!r}{did_you_mean(vname, names)}")
-        for v in variants:
-            chosen.setdefault(v.name, set()).update(with_ancestors(v, [step_id]))
+        try:
+            matched = match_variants(vname, names)
+        except UsageError as exc:
+            raise UsageError(f"target {target!r}: {exc}") from None
+        for name in matched:
+            steps = with_ancestors(by_name[name], [step_id]) if ancestors else {step_id}
+            chosen.setdefault(name, set()).update(steps)
     return chosen
 
 
 def select_targets(pipeline: Pipeline, targets: Iterable[str] = (),
-                   shard_targets: Mapping[str, set[str]] | None = None) -> dict[str, set[str]] | None:
+                   shard_targets: Mapping[str, set[str]] | None = None, *, until: Iterable[str] = (),
+                   force: Iterable[str] = ()) -> dict[str, set[str]] | None:
     """What a run covers: the targets (with ancestors), within the shard if there is one; None = all."""
-    chosen = resolve_targets(pipeline, targets)
-    if shard_targets is None:
+    return select(pipeline, targets, until=until, force=force, shard_targets=shard_targets).targets
+
+
+def _with_forced(chosen: dict[str, set[str]] | None, pipeline: Pipeline,
+                 forced: Mapping[str, set[str]]) -> dict[str, set[str]] | None:
+    """Targets plus the forced steps and their ancestors: a forced step always runs."""
+    if chosen is None or not forced:
         return chosen
-    if chosen is None:
-        return dict(shard_targets)
-    return {v: steps & shard_targets[v] for v, steps in chosen.items() if v in shard_targets}
+    from omniflow.core.graph import with_ancestors  # noqa: PLC0415
+
+    by_name = {v.name: v for v in pipeline.variants}
+    out = {v: set(s) for v, s in chosen.items()}
+    for v, steps in forced.items():
+        out.setdefault(v, set()).update(with_ancestors(by_name[v], sorted(steps)))
+    return out
 
 
-def check_budget(plan: Plan, *, max_cost: float | None, max_seconds: float | None) -> None:
-    """Refuse (exit 3) before anything is sent when the plan exceeds a limit."""
-    total_seconds = sum(plan.totals.generated_seconds.values())
-    if max_seconds is not None and total_seconds > max_seconds:
-        raise BudgetError(f"the plan generates {total_seconds:g} s of video, over --max-seconds {max_seconds:g}; nothing was sent")
-    if max_cost is not None:
-        if plan.totals.unpriced:
-            raise BudgetError(
-                "cannot check --max-cost: no price for " + ", ".join(plan.totals.unpriced)
-                + " (add them under [prices] in omniflow.toml); nothing was sent"
-            )
-        cost = plan.totals.cost or 0.0
-        if cost > max_cost:
-            raise BudgetError(f"the plan costs {cost:.2f}, over --max-cost {max_cost:.2f}; nothing was sent")
+@dataclass(frozen=True)
+class Selection:
+    """What a run covers (``targets``), the whole sweep's part of it (``sweep``), what is forced."""
+
+    targets: dict[str, set[str]] | None
+    sweep: dict[str, set[str]] | None
+    forced: Mapping[str, set[str]]
+    sharded: bool
+
+
+def select(pipeline: Pipeline, targets: Iterable[str] = (), *, until: Iterable[str] = (),
+           force: Iterable[str] = (), shard_targets: Mapping[str, set[str]] | None = None) -> Selection:
+    """Targets, ``--until`` steps and ``--force``d steps, within the shard if there is one."""
+    wanted = [*targets, *until]  # --until STEP is the target STEP: its ancestors, it, and nothing after
+    forced = resolve_targets(pipeline, force, ancestors=False) or {}
+    whole = _with_forced(resolve_targets(pipeline, wanted), pipeline, forced)
+    chosen = whole
+    if shard_targets is not None:
+        chosen = dict(shard_targets) if whole is None else {
+            v: steps & shard_targets[v] for v, steps in whole.items() if v in shard_targets}
+    return Selection(chosen, whole, forced, shard_targets is not None)
 
 
 def run_pipeline(
@@ -142,15 +179,36 @@ def run_pipeline(
     shard_targets: Mapping[str, set[str]] | None = None,
     remote: bool = True,
     push: bool = True,
+    force: Iterable[str] = (),
+    until: Iterable[str] = (),
+    saved_plan: SavedPlan | None = None,
+    expect_digest: str | None = None,
+    plan_max_age: Any = DEFAULT_MAX_AGE,
+    now: Any = None,
 ) -> RunResult:
-    """Run ``pipeline`` (or the ``targets``) and return what happened to every step."""
+    """Run ``pipeline`` (or the ``targets``) and return what happened to every step.
+
+    ``force``: ``step[@variant]`` to send again even when cached. ``until``: run
+    up to those steps (the same as naming them as targets). ``saved_plan``
+    (:func:`omniflow.planning.saved.read_saved_plan`): refuse (PlanMismatch, exit 3,
+    nothing sent) unless the run plans exactly that purchase, younger than
+    ``plan_max_age`` (a timedelta or seconds; None: no limit) at ``now`` (a UTC
+    datetime; default the clock); ``expect_digest``: refuse unless it is the saved
+    plan's digest (what the person approved is what runs).
+    """
     from omniflow.store import Cache, Journal, project_lock, state_dir
 
+    if expect_digest is not None:
+        if saved_plan is None:
+            raise UsageError("expect_digest needs a saved_plan")
+        if expect_digest != saved_plan.digest:
+            raise PlanMismatch(f"the saved plan's digest is {saved_plan.digest}, not the {expect_digest} "
+                               "approved; nothing was sent")
     root = pipeline.root
     config = config or load_config(root)
     reporter = reporter or make_reporter()
     state = state_dir(root)
-    chosen = select_targets(pipeline, targets, shard_targets)
+    chosen = select(pipeline, targets, until=until, force=force, shard_targets=shard_targets)
     with project_lock(root):
         cache = Cache(state)
         cache.check_writable(root / "outputs" / pipeline.name)  # a link leading out: refused before anything is sent
@@ -158,9 +216,10 @@ def run_pipeline(
         try:
             ctx = _Context(pipeline, cache, journal, reporter, root, config, backend, emulator_config)
             ctx.use_remote, ctx.push_results = remote, push
+            ctx.saved, ctx.max_age, ctx.now = saved_plan, plan_max_age, now
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
                 return runner.run(ctx.main(
-                    targets=chosen, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
+                    selection=chosen, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
                     max_cost=max_cost, max_seconds=max_seconds, poll=poll, clock=clock, sleep=sleep))
         finally:
             journal.close()
@@ -191,6 +250,10 @@ class _Context:
         self._own = False
         self.use_remote = True
         self.push_results = True
+        self.saved: SavedPlan | None = None  # run --plan: what was approved
+        self.max_age: Any = DEFAULT_MAX_AGE
+        self.now: Any = None
+        self.fetched = 0
 
     def backend(self) -> Any:
         if self._backend is None:
@@ -225,6 +288,7 @@ class _Context:
         except OmniflowError as exc:
             self.reporter.note(f"remote unavailable, going on without it: {exc}")
             return None
+        self.fetched = len(report.fetched)
         if report.fetched:
             self.reporter.note(f"fetched {len(report.fetched)} output(s) from the remote {self.config.remote_url}")
         for key, why in sorted(report.corrupt.items()):
@@ -266,16 +330,36 @@ class _Context:
             else:
                 self.journal.finish(row.id, RowState.ABANDONED, "the create never reached the server")
 
-    async def main(self, *, targets: Mapping[str, set[str]] | None, jobs: int, keep_going: bool,
+    def plan(self, targets: Mapping[str, set[str]] | None, forced: Mapping[str, set[str]],
+             resubmit_unknown: bool) -> Plan:
+        unknown = set() if resubmit_unknown else unknown_keys(self.journal, self.cache)
+        plan = make_plan(self.pipeline, self.cache, _read_lock(self.pipeline), config=self.config,
+                         unknown_keys=unknown, targets=targets)
+        return force_steps(plan, forced)
+
+    async def main(self, *, selection: Selection, jobs: int, keep_going: bool,
                    resubmit_unknown: bool, max_cost: float | None, max_seconds: float | None,
                    poll: PollSchedule | None, clock: Callable[[], float],
                    sleep: Callable[[float], Awaitable[None]] | None) -> RunResult:
+        targets, forced = selection.targets, selection.forced
         try:
             await self.reconcile()
+            if selection.sharded and (max_cost is not None or max_seconds is not None):
+                # every shard sums the whole sweep (before any prefetch) and so refuses alike
+                sweep = self.plan(selection.sweep, forced, resubmit_unknown)
+                check_budget(sweep, max_cost=max_cost, max_seconds=max_seconds,
+                             scope="the whole sweep (every shard)", where=" on this shard")
+            approved = None
+            if self.saved is not None:  # compared before the remote is asked for anything
+                approved = self.plan(targets, forced, resubmit_unknown)
+                refuse_unless_same(self.saved, approved, max_age=self.max_age, now=self.now)
             remote = await self.prefetch(targets)
-            unknown = set() if resubmit_unknown else unknown_keys(self.journal, self.cache)
-            plan = make_plan(self.pipeline, self.cache, _read_lock(self.pipeline), config=self.config,
-                             unknown_keys=unknown, targets=targets)
+            if approved is not None and not self.fetched:
+                plan = approved
+            else:
+                plan = self.plan(targets, forced, resubmit_unknown)
+            if self.saved is not None:
+                refuse_unapproved(self.saved, plan)  # never a step the saved plan did not list
             check_budget(plan, max_cost=max_cost, max_seconds=max_seconds)
             to_run = plan.unique_steps(S.TO_RUN)
             pending = self.journal.pending()
@@ -367,4 +451,5 @@ def summarize(result: RunResult) -> list[str]:
     return lines
 
 
-__all__ = ["RunResult", "check_budget", "resolve_targets", "run_pipeline", "select_targets", "summarize"]
+__all__ = ["RunResult", "Selection", "check_budget", "resolve_targets", "run_pipeline", "select",
+           "select_targets", "summarize"]
