@@ -193,7 +193,10 @@ def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config:
                 seconds = entry.generated_seconds
             cost = _cost(ps, entry)
             takes = tuple(_take(c, step.take, newest, status_by_id, entry_of) for c in _candidates(ps))
-            if takes:  # every candidate was (or will be) paid for: the cell costs all of them
+            if takes:
+                # what follows waits on the candidate in use only; the cell costs every
+                # candidate, as each was (or will be) paid for
+                status_by_id[step.id] = next(t.status for t in takes if t.picked)
                 priced = [t.cost for t in takes if t.cost is not None]
                 cost = round(sum(priced), 6) if priced else None
                 for t in takes:
@@ -206,7 +209,7 @@ def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config:
                 cost=cost, outputs=tuple(entry.outputs) if entry is not None else (),
                 completed_at=entry.completed_at if entry is not None else None,
                 row=i, first_row=first_row[step.key], shared_by=len(shared[step.key]),
-                takes=takes, pick=getattr(step, "pick", None), variant=v.name,
+                takes=takes, pick=step.pick, variant=v.name,
             ))  # fmt: skip
             if not takes:
                 status_of_key.setdefault(step.key, status)
@@ -235,8 +238,7 @@ def collect(plan: Plan, *, cache: Any, journal_rows: Iterable[Any] = (), config:
 
 def _candidates(ps: Any) -> tuple[Any, ...]:
     """The planned candidates of a multi-take step; () for a single take."""
-    candidates = tuple(getattr(ps, "candidates", ()) or ())
-    return candidates if len(candidates) > 1 else ()
+    return tuple(ps.candidates) if len(ps.candidates) > 1 else ()
 
 
 def _take(ps: Any, chosen: int, newest: Mapping[str, Any], earlier: Mapping[str, str], entry_of: Any) -> Take:

@@ -91,6 +91,6 @@ class ReviewSession:
             fresh = self._load()
             plan = plan_pipeline(fresh, config=load_config(fresh.root))
             states = {ps.id: ps.state for v in plan.variants if v.name == variant for ps in v.steps}
-            below = [s for s in change.downstream if s in states]
+            below = [s for s in change.changed if s in states]
             return Picked(step, variant, take, change.old,
                           tuple(Downstream(s, str(states[s])) for s in below))
