@@ -68,5 +68,6 @@ def pipeline_keys(variants: Iterable[Variant], targets: dict[str, set[str]] | No
             continue
         for step in v.steps:
             if targets is None or step.id in targets[name]:
-                seen.setdefault(step.key)
+                for c in step.candidates or (step,):  # every candidate of a step with takes
+                    seen.setdefault(c.key)
     return list(seen)
