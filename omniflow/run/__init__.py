@@ -76,11 +76,12 @@ class RunResult:
         """(label, outcome) of every step that did not end cached or completed."""
         out = []
         for variant in self.plan.variants:
-            for ps in variant.steps:
-                o = self.outcomes.get(ps.step.key)
-                if o is not None and o.state not in DONE_STEP_STATES:
-                    label = ps.step.id if not variant.name else f"{ps.step.id}@{variant.name}"
-                    out.append((label, o))
+            for top in variant.steps:
+                for ps in top.members():  # each candidate of a step with takes
+                    o = self.outcomes.get(ps.step.key)
+                    if o is not None and o.state not in DONE_STEP_STATES:
+                        label = ps.step.id if not variant.name else f"{ps.step.id}@{variant.name}"
+                        out.append((label + (f" take {ps.step.take}" if top.candidates else ""), o))
         return out
 
 
