@@ -173,3 +173,20 @@ def test_cli_run_plan_takes_the_saved_plans_targets(harness: Harness) -> None:
     ran = runner.invoke(cli, ["run", str(path), "--backend", "emulator", "--plan", "p.json"])
     assert ran.exit_code == 0, ran.output
     assert "2 ran, 0 cached" in ran.stderr
+
+
+def test_a_saved_plan_lists_every_take_as_its_own_step(harness: Harness) -> None:
+    path = harness.write("takes.yaml", """
+        omniflow: 1
+        name: takes
+        steps:
+          shot:
+            model: Vidu-q3-turbo-720p
+            seconds: 2
+            prompt: "a lighthouse keeper turns"
+            takes: 2
+        """)
+    saved = _save(harness, path, harness.root / "plan.json")
+    assert [s.label for s in saved.steps] == ["shot take 1", "shot take 2"]
+    assert saved.document["totals"]["cost"] == 0.4
+    assert harness.run(path, saved_plan=saved, now=WHEN).exit_code == 0 and harness.creates() == 2
