@@ -19,9 +19,10 @@ import click
 from omniflow.cli._common import handles_errors
 from omniflow.errors import UsageError
 
-#: what `omniflow schema` prints; its $id is the stable address editors can fetch
-SCHEMA_URL = "https://omniflow.dev/schemas/pipeline.schema.json"
-LOCAL_SCHEMA = "schemas/pipeline.schema.json"
+#: where init writes `omniflow schema`'s output; the example's modeline points at it relatively.
+#: (The schema's $id, https://omniflow.dev/schemas/pipeline.schema.json, is an identifier only:
+#: nothing serves it, so a modeline naming it would leave the editor without a schema.)
+LOCAL_SCHEMA = "pipeline.schema.json"
 
 EXAMPLE = """\
 # yaml-language-server: $schema={schema}
@@ -260,15 +261,14 @@ def scaffold(target: Path, *, local_schema: bool = False) -> Scaffolded:
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise UsageError(f"{target} exists and is not a folder")
-    schema_ref = f"../{LOCAL_SCHEMA}" if local_schema else SCHEMA_URL
-    files: dict[Path, str] = {
-        target / "pipelines" / "example.yaml": EXAMPLE.format(schema=schema_ref),
-        target / "omniflow.toml": CONFIG,
-    }
-    if local_schema:
-        from omniflow.core.catalog import schema_text
+    from omniflow.language.editor_schema import text as schema_text
 
-        files[target / LOCAL_SCHEMA] = schema_text("pipeline.schema.json")
+    del local_schema  # the schema is always written now; the flag is kept for older scripts
+    files: dict[Path, str] = {
+        target / "pipelines" / "example.yaml": EXAMPLE.format(schema=f"../{LOCAL_SCHEMA}"),
+        target / "omniflow.toml": CONFIG,
+        target / LOCAL_SCHEMA: schema_text(),
+    }
     files.update({target / rel: text for rel, text in integration_files().items()})
     created: list[Path] = []
     kept: list[Path] = []
@@ -299,13 +299,12 @@ def scaffold(target: Path, *, local_schema: bool = False) -> Scaffolded:
 
 @click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
-@click.option("--local-schema", is_flag=True,
-              help=f"Copy the pipeline JSON Schema to {LOCAL_SCHEMA} and point the editor modeline at it "
-                   "(default: the schema's URL).")
+@click.option("--local-schema", is_flag=True, hidden=True,
+              help=f"Accepted for older scripts: {LOCAL_SCHEMA} is always written now.")
 @handles_errors
 def init(directory: str, local_schema: bool) -> None:
     """Scaffold a project: .omniflow/, pipelines/example.yaml, omniflow.toml, .gitignore,
-    .pre-commit-config.yaml and .github/workflows/omniflow.yml.
+    pipeline.schema.json (for editors), .pre-commit-config.yaml and .github/workflows/omniflow.yml.
 
     Never overwrites a file: existing ones are kept (and named); an existing
     .gitignore gets the missing lines appended.

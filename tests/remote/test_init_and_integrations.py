@@ -26,10 +26,9 @@ def test_init_scaffolds_a_project_whose_example_validates_and_plans(tmp_path: Pa
     proj = tmp_path / "proj"
     assert (proj / ".omniflow").is_dir()
     example = (proj / "pipelines" / "example.yaml").read_text()
-    assert example.splitlines()[0] == (
-        "# yaml-language-server: $schema=https://omniflow.dev/schemas/pipeline.schema.json")
+    assert example.splitlines()[0] == "# yaml-language-server: $schema=../pipeline.schema.json"
     schema = json.loads(omniflow(proj, "schema").stdout)
-    assert schema["$id"] == "https://omniflow.dev/schemas/pipeline.schema.json"
+    assert schema["$id"] == "https://omniflow.dev/schemas/pipeline.schema.json"  # an identifier, not fetched
     assert (proj / ".gitignore").read_text().split("\n")[1:3] == [".omniflow/", "outputs/"]
     config = (proj / "omniflow.toml").read_text()
     assert "# [remote]" in config and "# [publish]" in config
@@ -43,12 +42,24 @@ def test_init_scaffolds_a_project_whose_example_validates_and_plans(tmp_path: Pa
     assert json.loads(planned.stdout)["totals"]["to_run"] == 5
 
 
-def test_init_with_a_local_schema_points_the_modeline_at_the_copy(tmp_path: Path) -> None:
-    assert omniflow(tmp_path, "init", "--local-schema").exit_code == 0
+def test_init_writes_the_schema_and_a_relative_modeline_that_check_jsonschema_accepts(tmp_path: Path) -> None:
+    """Nobody serves the schema's $id: the editor reads the project's own copy, `omniflow schema`'s output."""
+    result = omniflow(tmp_path, "init")
+    assert result.exit_code == 0, result.output
+    assert f"created {Path('.') / 'pipeline.schema.json'}" in result.stdout
     first = (tmp_path / "pipelines" / "example.yaml").read_text().splitlines()[0]
     ref = first.split("$schema=", 1)[1]
-    assert (tmp_path / "pipelines" / ref).resolve() == (tmp_path / "schemas" / "pipeline.schema.json").resolve()
-    assert json.loads((tmp_path / "schemas" / "pipeline.schema.json").read_text())["title"].startswith("omniflow")
+    assert not ref.startswith(("http://", "https://"))
+    assert (tmp_path / "pipelines" / ref).resolve() == (tmp_path / "pipeline.schema.json").resolve()
+    assert (tmp_path / "pipeline.schema.json").read_text() == omniflow(tmp_path, "schema").stdout
+    checked = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--schemafile", "pipeline.schema.json",
+         "pipelines/example.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (tmp_path / "old").mkdir()
+    again = omniflow(tmp_path / "old", "init", "--local-schema")
+    assert again.exit_code == 0  # the old flag is accepted and changes nothing
+    assert (tmp_path / "old" / "pipeline.schema.json").is_file()
 
 
 def test_init_keeps_every_file_that_exists_and_names_it(tmp_path: Path) -> None:
@@ -66,7 +77,7 @@ def test_init_keeps_every_file_that_exists_and_names_it(tmp_path: Path) -> None:
     assert (tmp_path / ".pre-commit-config.yaml").is_file()
     again = omniflow(tmp_path, "init")  # a second init adds nothing and changes nothing
     assert again.exit_code == 0 and "created" not in again.stdout
-    assert again.stdout.count("kept ") == 4
+    assert again.stdout.count("kept ") == 5  # example, config, schema, pre-commit, workflow
 
 
 def test_init_appends_to_an_existing_gitignore(tmp_path: Path) -> None:
