@@ -83,6 +83,14 @@ def _check_captions(value: Any) -> str | None:
     return "captions must be shots or a list of texts, one per clip of the concat"
 
 
+def _check_transition(value: Any) -> str | None:
+    """concat ``transition: {crossfade: <seconds>}``: picture and sound cross-fade between clips."""
+    fade = value.get("crossfade") if isinstance(value, dict) and set(value) == {"crossfade"} else None
+    if _number(fade) and fade >= 0:
+        return None
+    return f"transition must be {{crossfade: <seconds >= 0>}}, not {value!r}"
+
+
 def _check_bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else f"burn must be true or false, not {value!r}"
 
@@ -135,7 +143,9 @@ KINDS: dict[str, Kind] = {
         "concat",
         remote=False,
         output="video",
-        fields={"inputs": LocalField("inputs", required=True, step_ref="many", accepts=("video",))},
+        # transition: left unset, it stays out of the request, so the keys of existing concats do not change
+        fields={"inputs": LocalField("inputs", required=True, step_ref="many", accepts=("video",)),
+                "transition": LocalField("transition", check=_check_transition)},
     ),
     # audio[].from names its step by template ({{ steps.vo.url }}): the loader knows step
     # references only in from/inputs-style fields and in templates

@@ -119,6 +119,12 @@ def analyse(doc: Document, spec: Spec, templates: Templates) -> Analysis:
                     if target is not None and target.kind.output not in lf.accepts:
                         err(step, sub, f"{lf.name} must name a step whose output is a {' or '.join(lf.accepts)}; {item!r} is {article(target.kind.name)} step ({target.kind.output})")
                         d.bad = True
+        audio = step.fields.get("audio") if step.kind.name == "mix" else None
+        for i, entry in enumerate(audio if isinstance(audio, list) else []):
+            # mix audio[].from may name a step by its bare id (a voice-over, a music bed)
+            ref = entry.get("from") if isinstance(entry, dict) else None
+            if isinstance(ref, str) and ref in spec.declared:
+                use(ref, ("audio", i, "from"), data=True)
         for sub, value in _strings(roots):
             if not is_template(value):
                 continue

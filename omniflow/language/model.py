@@ -33,6 +33,7 @@ class RenderedStep:
     takes: int = 1
     candidates: tuple[RenderedStep, ...] = ()
     pick: int | None = None  # the take named in the picks file; None: the first candidate
+    caption: str | None = None  # omniflow's own step field (never sent, not in the key): subtitles' captions: shots
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,7 @@ class Renderer:
             files=files,
             location=self.doc.loc(step.path, key=True),
             description=step.description,
+            caption=step.caption,
         )
         if takes == 1:
             return rs
@@ -197,23 +198,45 @@ class Renderer:
             elif lf.step_ref == "many":
                 request[lf.name] = [steps_ctx[i]["url"] for i in step.fields[lf.name]]
             else:
+                if lf.name not in step.fields and lf.default is None:
+                    continue  # an optional field left unset stays out of the request (and the key)
                 value = self._render(step.fields.get(lf.name, lf.default), step, (lf.name,), ctx, found)
+                if lf.name == "captions" and value == "shots":
+                    value = self._shot_captions(step, found)
                 message = lf.check(value) if lf.check else None
                 if message:
                     self._problem(step, (lf.name,), message, found)
                 elif lf.name == "at" and step.kind.name == "frame":
                     self._frame_in_clip(step, value, found)
                 elif lf.name == "audio" and step.kind.name == "mix":
-                    value = self._mix_files(step, value, files, found)
+                    value = self._mix_files(step, value, files, found, steps_ctx)
                 request[lf.name] = self._finite(step, (lf.name,), value, found)
         return request
 
-    def _mix_files(self, step: StepSpec, audio: list[dict[str, Any]], files: dict[str, str], found: list[Found]) -> list[dict[str, Any]]:
-        """``audio: [{from: assets/bed.mp3}]``: a local sound file, checked and keyed by its bytes."""
+    def _shot_captions(self, step: StepSpec, found: list[Found]) -> Any:
+        """``captions: shots``: each concat input's ``caption:``, found through ``from`` (a mix's video)."""
+        sid = step.fields.get("from")
+        seen: set[str] = set()
+        while isinstance(sid, str) and sid in self.spec.steps and sid not in seen:
+            seen.add(sid)
+            up = self.spec.steps[sid]
+            if up.kind.name == "concat":
+                inputs = up.fields.get("inputs") or []
+                return [self.spec.steps[i].caption if i in self.spec.steps else None for i in inputs]
+            sid = up.fields.get("video") if up.kind.name == "mix" else up.fields.get("from")
+        self._problem(step, ("captions",), "captions: shots needs from: a concat step (or a mix or subtitles "
+                      "of one), whose inputs carry caption:", found)
+        return None
+
+    def _mix_files(self, step: StepSpec, audio: list[dict[str, Any]], files: dict[str, str], found: list[Found],
+                   steps_ctx: dict[str, Any]) -> list[dict[str, Any]]:
+        """``audio: [{from: assets/bed.mp3}]``: a local sound file, checked and keyed by its bytes; a bare step id: its output."""
         out = []
         for i, entry in enumerate(audio):
             ref = entry["from"]
-            if not ref.startswith((keys.UPSTREAM_PREFIX, "http://", "https://")):
+            if ref in self.spec.steps and ref in steps_ctx:
+                entry = {**entry, "from": steps_ctx[ref]["url"]}
+            elif not ref.startswith((keys.UPSTREAM_PREFIX, "http://", "https://")):
                 ref = self._local_file(step, ("audio", i, "from"), ref, "audio", "audio", files, found)
                 entry = {**entry, "from": ref} if ref is not entry["from"] else entry
             out.append(entry)

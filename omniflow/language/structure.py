@@ -39,6 +39,7 @@ class StepSpec:
     description: str
     path: Path  # ("steps", id)
     takes: Any = 1  # remote steps only (core.kinds.REMOTE_OWN_FIELDS)
+    caption: str | None = None  # omniflow's own: the line ``subtitles`` shows under this clip (captions: shots)
 
 
 @dataclass
@@ -234,10 +235,14 @@ class Checker:
             self.error(path + ("extra",), "extra must be a mapping of provider options")
             extra, ok = None, False
         fields = {k: v for k, v in merged.items() if k not in kind.own_fields}
+        caption = merged.get("caption")
+        if caption is not None and not isinstance(caption, str):
+            self.error(path + ("caption",), "caption must be a text (the line shown under this clip)")
+            caption = None
         if not ok:
             return None
         return StepSpec(sid, kind, fields, extra, merged.get("take", 1), tuple(needs), desc, path,
-                        merged.get("takes", 1))
+                        merged.get("takes", 1), caption)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

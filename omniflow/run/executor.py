@@ -480,13 +480,15 @@ class Executor:
         self.reporter.update(key, S.RUNNING)
         dest = self.cache.temp_dir() / f"{key}.{op.ext}"
         started = self.clock()
-        try:
-            await asyncio.to_thread(op, dict(step.request), inputs, dest)
+        try:  # every file the op makes (subtitles: .srt, .vtt, a burned .mp4), the primary first
+            paths = await asyncio.to_thread(op.run_all, dict(step.request), inputs, dest)
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
-        await self._record(dest, lambda info: make_entry(
-            key, step.kind, info, step.request, upstream=self.inputs.upstream_shas(unit.data_deps),
+        # the others into the cache first; the primary's _record writes the entry naming them all
+        extras = [await asyncio.to_thread(self.inputs.store, p) for p in paths[1:]]
+        await self._record(paths[0], lambda info: make_entry(
+            key, step.kind, (info, *extras), step.request, upstream=self.inputs.upstream_shas(unit.data_deps),
             backend=self.pipeline.backend, submitted_at=utc_iso(started), completed_at=utc_iso(self.clock()),
         ), unit.places)
         self._set(key, S.COMPLETED)

@@ -41,8 +41,11 @@ def materialize(cache: Cache, entry: Entry, dest_no_ext: Path, *, project: Path 
     leads out of it is refused before anything is written.
     """
     written = []
+    exts = [obj.ext for obj in entry.outputs]
     for i, obj in enumerate(entry.outputs):
-        suffix = "" if i == 0 else f"-{i + 1}"
+        # several outputs of one step (subtitles: .mp4, .srt, .vtt) are <step>.<ext> each; only
+        # outputs sharing an extension are told apart by -2, -3
+        suffix = "" if i == 0 or exts.count(obj.ext) == 1 else f"-{i + 1}"
         dest = dest_no_ext.with_name(dest_no_ext.name + suffix + obj.ext)
         if project is not None:
             check_inside(project, dest.parent)

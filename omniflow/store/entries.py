@@ -13,7 +13,7 @@ written before reads the same and an unpriced step's text does not change.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,12 @@ _EXTENSIONS = {
     "audio/mpeg": ".mp3",
     "audio/wav": ".wav",
     "audio/x-wav": ".wav",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/ogg": ".ogg",
+    "audio/flac": ".flac",
+    "text/vtt": ".vtt",
+    "application/x-subrip": ".srt",
     "application/json": ".json",
 }
 
@@ -216,7 +222,7 @@ class Entry:
 def make_entry(
     key: str,
     kind: str,
-    output: ObjectInfo,
+    output: ObjectInfo | Sequence[ObjectInfo],
     request: Mapping[str, Any],
     *,
     backend: str,
@@ -230,6 +236,9 @@ def make_entry(
 ) -> Entry:
     """The Entry of one finished step (or collected task) that produced ``output``.
 
+    ``output`` may be several files, the primary first (a ``subtitles`` step:
+    its burned MP4 or WebVTT, then the other subtitle files); downstream steps read the first.
+
     ``request`` is what was sent (the lock's copy: real URLs) or, for a local
     step, its parameters; the model is read from it (local steps have none).
     ``seconds`` are the generated seconds of a video, ``cost`` its price
@@ -237,7 +246,7 @@ def make_entry(
     """
     model = request.get("model")
     return Entry(
-        key=key, kind=kind, outputs=(output,), upstream=dict(upstream or {}), task_id=task_id,
+        key=key, kind=kind, outputs=(output,) if isinstance(output, ObjectInfo) else tuple(output), upstream=dict(upstream or {}), task_id=task_id,
         model=model if isinstance(model, str) else None, request=dict(request), backend=backend,
         submitted_at=submitted_at, completed_at=completed_at, generated_seconds=seconds, cost=cost,
         ratios=None if ratios is None else dict(ratios),

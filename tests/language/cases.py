@@ -82,7 +82,8 @@ CASES = [
     ("images_lone_surrogate_from_template", H + "steps:\n  shot:\n" + VEO + "    images: [\"{{ 'a\\\\udc80.png' }}\"]\n", "8:14: steps.shot.images[0]: 'a\\udc80.png' is neither an http(s) URL nor an existing file"),
     ("mix_audio_outside", H + "steps:\n  shot:\n" + VEO + "  cut:\n    kind: mix\n    video: shot\n    audio: [{from: ../bed.mp3}]\n", "11:20: steps.cut.audio[0].from: '../bed.mp3' is outside the project folder"),
     ("mix_audio_missing_file", H + "steps:\n  shot:\n" + VEO + "  cut:\n    kind: mix\n    video: shot\n    audio: [{from: bed.mp3}]\n", "11:20: steps.cut.audio[0].from: 'bed.mp3' is neither an http(s) URL nor an existing file"),
-    ("mix_audio_step_id", H + "steps:\n  shot:\n" + VEO + "  cut:\n    kind: mix\n    video: shot\n    audio: [{from: shot}]\n", "11:20: steps.cut.audio[0].from: 'shot' is neither an http(s) URL nor an existing file (looked for"),
+    # a bare step id is that step's output (docs/language.md, mix); a name that is neither step nor file is located
+    ("mix_audio_step_id", H + "steps:\n  shot:\n" + VEO + "  cut:\n    kind: mix\n    video: shot\n    audio: [{from: shoot}]\n", "11:20: steps.cut.audio[0].from: 'shoot' is neither an http(s) URL nor an existing file (looked for"),
     ("extra_repeats_field", H + "steps:\n  shot:\n" + VEO + "    extra: {seconds: '8'}\n", "8:13: steps.shot.extra.seconds: extra.seconds repeats the request field seconds"),
     ("take_zero", H + "steps:\n  shot:\n" + VEO + "    take: 0\n", "8:11: steps.shot.take: take must be a whole number >= 1, not 0"),
     ("take_word", H + "steps:\n  shot:\n" + VEO + "    take: two\n", "8:11: steps.shot.take: take must be a whole number >= 1, not 'two'"),
