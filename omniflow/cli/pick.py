@@ -25,7 +25,7 @@ def pick(file: str, target: str, take: str | None, as_json: bool, sets: tuple[st
     The pick is written to <pipeline>.picks.yaml beside the lock (commit it with the
     storyboard). It changes the keys of the steps downstream, never a candidate's.
     """
-    from omniflow.planning.picks import candidates, set_pick
+    from omniflow.planning.picks import candidates, resolve, set_pick
 
     pipeline = load_pipeline(file, sets=sets, backend=backend, strict=strict, announce=False)
     if take is None:
@@ -56,7 +56,8 @@ def pick(file: str, target: str, take: str | None, as_json: bool, sets: tuple[st
                                "new": change.new, "changed": list(change.changed),
                                "picks": str(pipeline.picks_path)}, indent=2))
         return
-    was = change.old if change.old is not None else "none"
+    first = resolve(pipeline, target)[1].candidates[0].take
+    was = change.old if change.old is not None else f"none (take {first} was used)"
     if change.old == change.new:
         click.echo(f"{change.step}: take {change.new} was already picked; {pipeline.picks_path} unchanged")
         return

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from omniflow.cli import cli
 from omniflow.planning.plan import plan_pipeline
-from omniflow.store import read_lock
+from omniflow.store import dumps_lock, loads_lock, read_lock
 from tests.takes.conftest import TAKES, Harness
 
 
@@ -47,7 +47,7 @@ def test_three_takes_then_a_pick_remakes_only_what_follows(harness: Harness) -> 
 
     before = keys(harness)
     code, text = pick("shot1", "3")
-    assert code == 0 and "shot1: pick none -> 3" in text and "shot1_end, shot2" in text
+    assert code == 0 and "shot1: pick none (take 1 was used) -> 3" in text and "shot1_end, shot2" in text
     picks = harness.root / "pipelines" / "takes.picks.yaml"
     written = picks.read_bytes()
     after = keys(harness)
@@ -69,6 +69,8 @@ def test_three_takes_then_a_pick_remakes_only_what_follows(harness: Harness) -> 
     assert sha(out / "shot1.mp4") == sha(takes[2])
     lock = read_lock(pipeline.lock_path)
     assert lock.step("", "shot1_end").upstream == {shot1.candidates[2].key: sha(takes[2])}
+    data = pipeline.lock_path.read_bytes()  # a lock with candidates reads and rewrites byte for byte
+    assert dumps_lock(loads_lock(data, pipeline.lock_path)).encode() == data
 
     code, text = pick("shot1", "3")  # the same take again
     assert code == 0 and "already picked" in text
@@ -97,3 +99,17 @@ def test_list_candidates_json(harness: Harness) -> None:
     rows = [line.split() for line in text.splitlines()]
     assert rows[0] == ["take", "key", "status", "picked", "output"]
     assert [r[0] for r in rows[1:] if "*" in r] == ["2"]
+
+
+def test_the_budget_counts_every_candidate(harness: Harness) -> None:
+    import pytest
+
+    from omniflow.errors import BudgetError
+
+    harness.write("takes.yaml", TAKES)
+    (harness.root / "omniflow.toml").write_text('[prices]\n"Vidu-q3-turbo-720p" = 0.5\n')
+    with pytest.raises(BudgetError, match="costs 4.00, over --max-cost 3.50"):
+        harness.run("takes.yaml", max_cost=3.5)  # one take would be 2.00
+    with pytest.raises(BudgetError, match="8 s of video, over --max-seconds 7"):
+        harness.run("takes.yaml", max_seconds=7)
+    assert harness.creates() == 0
