@@ -37,6 +37,22 @@ steps:
   still: {kind: frame, from: shot, at: last}
 """
 
+# a 3-take shot feeding a frame and a second shot (the issue's example)
+TAKES = """
+omniflow: 1
+name: takes
+defaults:
+  video: {model: Vidu-q3-turbo-720p, seconds: 2}
+steps:
+  shot1:
+    prompt: "a lighthouse keeper turns"
+    takes: 3
+  shot1_end: {kind: frame, from: shot1, at: last}
+  shot2:
+    prompt: "the lamp comes on"
+    images: ["{{ steps.shot1_end.url }}"]
+"""
+
 BONUS = """
   bonus:
     prompt: "{{ hero }} sinks, a second look"

@@ -11,23 +11,8 @@ from PIL import Image
 
 from omniflow.planning.picks import set_pick
 from omniflow.report import build_report, gather, write_report
+from tests.report.conftest import TAKES
 from tests.support import Harness
-
-# a 3-take shot feeding a frame and a second shot (the issue's example)
-TAKES = """
-omniflow: 1
-name: takes
-defaults:
-  video: {model: Vidu-q3-turbo-720p, seconds: 2}
-steps:
-  shot1:
-    prompt: "a lighthouse keeper turns"
-    takes: 3
-  shot1_end: {kind: frame, from: shot1, at: last}
-  shot2:
-    prompt: "the lamp comes on"
-    images: ["{{ steps.shot1_end.url }}"]
-"""
 
 
 @pytest.fixture(scope="module")
