@@ -50,13 +50,16 @@ def _poll(value: str | None) -> tuple[float, float] | None:
               help="Run exactly this saved plan (`omniflow plan FILE --out PLAN.json`); refuse (exit 3) if it differs.")
 @click.option("--plan-max-age", default="24h", show_default=True, metavar="AGE",
               help="Refuse a saved plan older than this (90m, 24h, 2d).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a machine-readable summary on stdout (steps, keys, task ids, outputs, cost); "
+                   "progress stays on stderr.")
 @pipeline_options
 @handles_errors
 def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_cost: float | None,
         max_seconds: float | None, resubmit_unknown: bool, dry_run: bool, poll: str | None,
         shard: str | None, no_remote: bool, no_push: bool, force: tuple[str, ...], until: tuple[str, ...],
         plan_file: str | None, plan_max_age: str,
-        sets: tuple[str, ...], backend: str | None, strict: bool) -> None:
+        sets: tuple[str, ...], backend: str | None, strict: bool, as_json: bool = False) -> None:
     """Run FILE, or only TARGETS (`step`, `step@variant` or `step@key=value`, with their ancestors).
 
     Re-running sends nothing for what is cached; a run that crashed or was
@@ -106,6 +109,13 @@ def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_co
     )
     for line in summarize(result):
         echo_err(line)
+    if as_json:
+        import json
+
+        from omniflow.planning.ledger import run_summary
+        from omniflow.store import Cache, state_dir
+
+        click.echo(json.dumps(run_summary(result, Cache(state_dir(pipeline.root))), indent=2, sort_keys=True))
     if result.exit_code == 0:
         echo_err(f"outputs: {pipeline.root / 'outputs' / pipeline.name}/")
     sys.exit(result.exit_code)

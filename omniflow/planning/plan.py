@@ -214,8 +214,12 @@ def make_plan(
     unknown_keys: Iterable[str] = (),
     targets: Mapping[str, set[str]] | None = None,
     index: Any = None,
+    notes: Mapping[str, str] | None = None,
 ) -> Plan:
     """Plan every variant (or only ``targets``: variant name -> step ids incl. ancestors).
+
+    ``notes``: step key -> what the journal says of it (:func:`journal_notes`),
+    the first reason of that step when it is to run.
 
     ``lock`` is the lock, or a function that reads it: then it is called only
     when some step is to run (only to-run reasons compare against the lock).
@@ -246,6 +250,8 @@ def make_plan(
             state, reasons = _state(step, by_id, states, view, fresh, unknown, read, variant.name, pipeline.backend)
             states[step.id] = state
             planned.append(PlannedStep(step, state, tuple(reasons), costing.step_cost(step, prices)))
+        if notes:
+            planned = [_noted(ps, notes) for ps in planned]
         variants.append(PlannedVariant(variant.name, variant.values, tuple(planned)))
     plan = Plan(pipeline, tuple(variants), Totals(0, 0, 0, {}, None), unknown, prices)
     return dataclasses.replace(plan, totals=_totals(plan))
@@ -352,6 +358,8 @@ def _reasons(
     reasons = []
     changed_up = [u for u in step.inputs if u in by_id and (lock_steps.get(u) is None or lock_steps[u].key != by_id[u].key)]
     if old.key == step.key:
+        if not changed_up and view.outputs(step.key) is None and any(states.get(u) == TO_RUN for u in step.inputs):
+            return ["not in cache"]  # the lock has it as it is (a fresh clone): upstream is missing too
         if changed_up or any(states.get(u) == TO_RUN for u in step.inputs):
             shown = [_upstream(u, by_id, lock_steps) for u in changed_up]
             return [f"upstream changed: {', '.join(shown or [u for u in step.inputs if states.get(u) == TO_RUN])}"]
@@ -431,6 +439,35 @@ def _totals(plan: Plan) -> Totals:
     return Totals(counts[TO_RUN], counts[CACHED], counts[BLOCKED], seconds, money.cost, money.unpriced)
 
 
+def _noted(ps: PlannedStep, notes: Mapping[str, str]) -> PlannedStep:
+    """A to-run step the journal knows: its note first ("new" would not be true)."""
+    if ps.candidates:
+        return dataclasses.replace(ps, candidates=tuple(_noted(c, notes) for c in ps.candidates))
+    note = notes.get(ps.step.key)
+    if note is None or ps.state != TO_RUN:
+        return ps
+    return dataclasses.replace(ps, reasons=(note, *(r for r in ps.reasons if r != "new")))
+
+
+def journal_notes(journal: Any) -> dict[str, str]:
+    """Step key -> the truth the journal holds about a step that is not cached.
+
+    ``submitted, will resume (task …)``: a create answered and not yet collected
+    (the next run polls it instead of paying again); ``failed last time: …``:
+    its newest create was refused or its task failed. Reads only those rows.
+    """
+    out: dict[str, str] = {}
+    for row in journal.failed():
+        newest = journal.latest(row.key)
+        if newest is not None and newest.id == row.id:
+            why = " ".join((row.error or "no reason given").split())
+            out[row.key] = f"failed last time: {why[:200]}{'…' if len(why) > 200 else ''}"
+    for row in [*journal.pending(), *journal.undownloaded()]:
+        if row.task_id:
+            out[row.key] = f"submitted, will resume (task {row.task_id})"
+    return out
+
+
 def unknown_keys(journal: Any, cache: Any) -> set[str]:
     """Keys whose newest submission is unknown (or a crashed intent) and that are not cached.
 
@@ -455,16 +492,19 @@ def plan_pipeline(pipeline: Pipeline, *, config: Config | None = None,
     state = state_dir(pipeline.root)
     cache = Cache(state)
     unknown: set[str] = set()
+    notes: dict[str, str] = {}
     journal_path = state / "journal.sqlite"
-    if journal_path.exists() and not resubmit_unknown:
+    if journal_path.exists():
         journal = Journal(journal_path)
         try:
-            unknown = unknown_keys(journal, cache)
+            unknown = set() if resubmit_unknown else unknown_keys(journal, cache)
+            notes = journal_notes(journal)
         finally:
             journal.close()
     index = IndexSummary(cache, summary_path(state, pipeline.path))
     refuse_conflicts(pipeline.lock_path)
     plan = make_plan(pipeline, cache, lambda: read_lock_memo(pipeline.lock_path, state),
-                     config=config or load_config(pipeline.root), unknown_keys=unknown, targets=targets, index=index)
+                     config=config or load_config(pipeline.root), unknown_keys=unknown, targets=targets, index=index,
+                     notes=notes)
     index.save()
     return plan

@@ -60,6 +60,7 @@ class RunResult:
     generated_seconds: Mapping[str, float] = field(default_factory=dict)
     retries: int = 0  # requests sent again (creates refused with proof no task was made, transient GETs)
     problems: tuple[str, ...] = ()  # tasks of earlier runs that could not be collected
+    run_id: int | None = None  # its row in the journal's runs table (omniflow log)
 
     def count(self, state: str) -> int:
         return sum(1 for o in self.outcomes.values() if o.state == state)
@@ -214,16 +215,41 @@ def run_pipeline(
         cache = Cache(state)
         cache.check_writable(root / "outputs" / pipeline.name)  # a link leading out: refused before anything is sent
         journal = Journal(state / "journal.sqlite")
+        run_id = journal.start_run(str(pipeline.path), pipeline.backend)  # omniflow log / ledger
+        exit_code = EXIT_FAILED
         try:
             ctx = _Context(pipeline, cache, journal, reporter, root, config, backend, emulator_config)
             ctx.use_remote, ctx.push_results = remote, push
             ctx.saved, ctx.max_age, ctx.now = saved_plan, plan_max_age, now
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-                return runner.run(ctx.main(
+                result = runner.run(ctx.main(
                     selection=chosen, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
                     max_cost=max_cost, max_seconds=max_seconds, poll=poll, clock=clock, sleep=sleep))
+            result = dataclasses.replace(result, run_id=run_id)
+            exit_code = result.exit_code
+            _end_run(journal, run_id, result)
+            return result
+        except OmniflowError as exc:
+            exit_code = exc.exit_code
+            raise
+        except KeyboardInterrupt:
+            exit_code = EXIT_INTERRUPTED
+            raise
         finally:
+            if exit_code != EXIT_OK and journal.run_id is not None:  # refused or crashed: still logged
+                _end_run(journal, run_id, None, exit_code)
             journal.close()
+
+
+def _end_run(journal: Any, run_id: int, result: RunResult | None, exit_code: int | None = None) -> None:
+    """The run's row completed: what ran, was cached, did not finish; its cost; its exit code."""
+    if result is None:
+        journal.end_run(run_id, ran=None, cached=None, failed=None, cost=None, exit_code=exit_code)
+    else:
+        done = result.count(S.COMPLETED) + result.count(S.CACHED)
+        journal.end_run(run_id, ran=result.count(S.COMPLETED), cached=result.count(S.CACHED),
+                        failed=len(result.outcomes) - done, cost=result.cost, exit_code=result.exit_code)
+    journal.run_id = None
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -393,6 +393,10 @@ class Journal:
         """Rows whose create was sent but whose answer was lost."""
         return self._rows("WHERE state = ?", (RowState.UNKNOWN,))
 
+    def failed(self) -> list[JournalRow]:
+        """Rows whose create was refused or whose task failed."""
+        return self._rows("WHERE state = ?", (RowState.FAILED,))
+
     def by_key(self, key: str) -> list[JournalRow]:
         """Every submission for a step key, oldest first."""
         return self._rows("WHERE key = ?", (key,))
