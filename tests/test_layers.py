@@ -30,10 +30,10 @@ LAYERS = {
     "report": 8,
     "export": 8,
     "review": 9,
-    "mcp": 10,
-    "cli": 10,
-    "__main__": 11,
-    "omniflow": 11,  # the facade, omniflow/__init__.py
+    "mcp": 10,  # calls the same library functions the CLI calls, never the CLI
+    "cli": 11,
+    "__main__": 12,
+    "omniflow": 12,  # the facade, omniflow/__init__.py
 }
 
 # The one sanctioned call upward: Pipeline.plan()/.run() are sugar for the facade.
