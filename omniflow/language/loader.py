@@ -135,6 +135,7 @@ def _loads(
     checker = Checker(doc)
     spec = checker.check()
     problems += checker.problems
+    pinned = any(k in spec.dims for k in (set or {}))  # --set style=noir: the other variants are not loaded
     _apply_set(spec, set or {})
     templates = Templates()
     analysis = analyse(doc, spec, templates)
@@ -171,7 +172,7 @@ def _loads(
             message = f"{message} [variant {shown}]"
         problems.append(Problem(loc, path_, message, severity))
     if chosen is not None:
-        problems += check_picks(chosen, spec, variants)
+        problems += check_picks(chosen, spec, variants, pinned=pinned)
     if strict:
         problems = [Problem(p.location, p.path, p.message, "error") for p in problems]
     if any(p.is_error for p in problems):
@@ -228,12 +229,17 @@ def _read_picks(path: Path, problems: list[Problem], text: str | None = None) ->
         return None
 
 
-def check_picks(picks: Picks, spec: Spec, variants: list[Variant]) -> list[Problem]:
-    """Every pick must name a variant, a step with takes in it, and one of that step's candidates."""
+def check_picks(picks: Picks, spec: Spec, variants: list[Variant], *, pinned: bool = False) -> list[Problem]:
+    """Every pick must name a variant, a step with takes in it, and one of that step's candidates.
+
+    ``pinned``: ``--set`` fixed a matrix value, so a variant the picks name may exist without it.
+    """
     out: list[Problem] = []
     by_label = {(v.name or DEFAULT_VARIANT): v for v in variants}
     for label, steps in picks.variants.items():
         variant = by_label.get(label)
+        if variant is None and pinned:
+            continue
         if variant is None:
             out.append(Problem(picks.variant_at[label], label, f"unknown variant {label!r}{did_you_mean(label, by_label)} "
                                f"(variants: {', '.join(by_label)})"))

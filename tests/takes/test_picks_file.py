@@ -74,3 +74,11 @@ def test_a_bad_pick_in_a_matrix_names_the_variant(harness: Harness) -> None:
 def test_a_broken_picks_file_is_located(harness: Harness) -> None:
     code, err = _validate(harness, "default:\n  shot1: [\n")
     assert code == 2 and "pipelines/takes.picks.yaml:3:1: broken picks file" in err
+
+
+def test_a_set_pinning_the_matrix_keeps_the_other_variants_picks(harness: Harness) -> None:
+    harness.write("sweep.yaml", MATRIX)
+    harness.write("sweep.picks.yaml", "style=noir:\n  shot1: 2\nstyle=pastel:\n  shot1: 1\n")
+    pipeline = harness.load("sweep.yaml", style="noir")
+    assert [v.name for v in pipeline.variants] == ["style=noir"]
+    assert pipeline.variants[0].step("shot1").take == 2
