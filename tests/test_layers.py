@@ -106,3 +106,10 @@ def test_no_import_cycle_between_modules():
 def test_no_module_past_the_size_limit():
     big = [f"{m}: {n} lines" for m, p in _modules().items() if (n := len(p.read_text().splitlines())) > MAX_LINES]
     assert not big, "split these modules: " + ", ".join(big)
+
+
+def test_internals_lists_every_module():
+    text = (PACKAGE.parent / "docs" / "internals.md").read_text(encoding="utf-8")
+    missing = [p.relative_to(PACKAGE.parent).as_posix() for p in sorted(PACKAGE.rglob("*.py"))
+               if f"`{p.relative_to(PACKAGE.parent).as_posix()}`" not in text]
+    assert not missing, "docs/internals.md does not list: " + ", ".join(missing)
