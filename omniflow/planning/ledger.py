@@ -115,7 +115,8 @@ class Ledger:
 
 def billed(row: JournalRow) -> str:
     """What the journal proves about a row's charge (module docstring)."""
-    if row.refunded:
+    if row.refunded or (row.state == RowState.FAILED and row.run_id is None):
+        # a row older than the refunded column: failed then meant a refused create or a failed task
         return REFUNDED
     if row.state in (RowState.UNKNOWN, RowState.INTENT):
         return MAYBE
