@@ -204,16 +204,20 @@ def _secs(seconds: Mapping[str, float]) -> float:
     return round(sum(seconds.values()), 6)
 
 
-def check_saved_plan(saved: SavedPlan, plan: Any, *, max_age: timedelta | float | None = DEFAULT_MAX_AGE,
+def check_saved_plan(saved: SavedPlan, plan: Any, *, max_age: timedelta | float | str | None = DEFAULT_MAX_AGE,
                      now: datetime | None = None) -> list[str]:
     """What differs between the saved plan and ``plan`` (planned now), one line each; [] = the same purchase.
 
-    ``max_age`` is a timedelta or seconds (None: no limit); ``now`` defaults to the clock (tests inject it).
+    ``max_age`` is a timedelta, seconds or text such as ``24h`` (None: no limit); ``now`` (UTC) defaults to
+    the clock (tests inject it).
     """
     out: list[str] = []
+    if isinstance(max_age, str):
+        max_age = parse_age(max_age)
     if max_age is not None:
         limit = max_age if isinstance(max_age, timedelta) else timedelta(seconds=float(max_age))
-        age = (now or datetime.now(UTC)) - saved.created
+        now = now or datetime.now(UTC)
+        age = (now if now.tzinfo else now.replace(tzinfo=UTC)) - saved.created  # a naive time is UTC
         if age > limit:
             out.append(f"too old: made {saved.document['created']}, {_span(age)} ago, over the "
                        f"--plan-max-age of {_span(limit)}")
@@ -246,7 +250,7 @@ def check_saved_plan(saved: SavedPlan, plan: Any, *, max_age: timedelta | float 
     return out
 
 
-def refuse_unless_same(saved: SavedPlan, plan: Any, *, max_age: timedelta | float | None = DEFAULT_MAX_AGE,
+def refuse_unless_same(saved: SavedPlan, plan: Any, *, max_age: timedelta | float | str | None = DEFAULT_MAX_AGE,
                        now: datetime | None = None) -> None:
     """Raise :class:`PlanMismatch` (exit 3) listing the differences, if there are any."""
     differences = check_saved_plan(saved, plan, max_age=max_age, now=now)

@@ -103,6 +103,19 @@ def test_the_differences_are_listed_one_per_line(harness: Harness) -> None:
     assert all("\n" not in line for line in lines)
 
 
+def test_another_backend_and_a_removed_step_are_differences(harness: Harness) -> None:
+    from omniflow.language import load
+
+    path = harness.write("chain.yaml", CHAIN)
+    saved = _save(harness, path, harness.root / "plan.json")
+    lines = check_saved_plan(saved, plan_pipeline(load(path, backend="omnirouters")), max_age="24h", now=WHEN)
+    assert "backend changed: emulator -> omnirouters" in lines
+    assert sum(line.startswith("key changed: ") for line in lines) == 5
+    harness.write("chain.yaml", CHAIN.replace("  cut: {kind: concat, inputs: [shot1, shot2]}\n", ""))
+    lines = check_saved_plan(saved, plan_pipeline(harness.load(path)), now=WHEN.replace(tzinfo=None))
+    assert lines == [f"step removed: cut ({saved.steps[-1].key[:12]})"]
+
+
 def test_a_wrong_digest_is_refused_with_nothing_sent(harness: Harness) -> None:
     path = harness.write("chain.yaml", CHAIN)
     saved = _save(harness, path, harness.root / "plan.json")
