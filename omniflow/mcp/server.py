@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+import anyio.from_thread
+import anyio.lowlevel
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
@@ -48,9 +50,10 @@ def one_line(exc: OmniflowError) -> str:
         more = f" (and {len(errors) - 1} more; call validate for all of them)" if len(errors) > 1 else ""
         return f"invalid pipeline: {errors[0]}{more}" if errors else "invalid pipeline"
     if isinstance(exc, PlanMismatch) and exc.differences:
+        head = str(exc).splitlines()[0].rstrip(":")
         shown = "; ".join(exc.differences[:5])
         more = f"; and {len(exc.differences) - 5} more" if len(exc.differences) > 5 else ""
-        return f"{exc} ({shown}{more})"
+        return f"{head}: {shown}{more}"
     return " ".join(str(exc).split())
 
 
@@ -108,6 +111,49 @@ def build_server(root: Path) -> MCPServer:
         steps downstream (listed), never a candidate's, and pays for nothing.
         """
         return await call(tools.pick, project, file, target, take)
+
+    @server.tool(annotations=WRITES)
+    async def plan(file: str, targets: list[str] | None = None) -> dict[str, Any]:
+        """Plan a pipeline (or only targets STEP[@VARIANT] and their ancestors) and save the plan.
+
+        Sends nothing. Returns the saved plan's path (under .omniflow/plans/) and
+        digest, every step to run (label, model, key, seconds, cost, why), the
+        totals (steps, seconds per model, cost) and today's spending under
+        [mcp] max_cost. Show the steps and cost to the person; pass the path and
+        digest to run only once they approved.
+        """
+        return await call(tools.plan, project, file, targets)
+
+    @server.tool(annotations=PAYS)
+    async def run(plan: str, digest: str, ctx: Context) -> dict[str, Any]:
+        """Run exactly an approved saved plan: its path (from plan) and its digest are required.
+
+        This is the only tool that spends money. Refused, with nothing sent: a
+        missing or other digest, a plan file edited since it was saved, a plan
+        that no longer matches what a run would buy (keys, prices, totals, older
+        than 24 h), or a run that would take today's spending in this project
+        over [mcp] max_cost. Reports a progress notification per finished step.
+        Returns every step's state, key, task id, outputs and cost.
+        """
+        token = anyio.lowlevel.current_token()
+
+        def on_step(done: int, total: int, message: str) -> None:
+            try:
+                anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, message), token=token)
+            except Exception:  # noqa: BLE001 - a lost notification (client gone) must not end a paid run
+                pass
+
+        return await call(tools.run, project, plan, digest, on_step=on_step)
+
+    @server.tool(annotations=READ_ONLY)
+    async def ledger(files: list[str] | None = None, since: str | None = None) -> dict[str, Any]:
+        """What was bought: every create sent (from the journal), per run and per step.
+
+        Model, seconds, estimated cost, billing multipliers, refunded or not;
+        totals per model and per UTC day. files: only the runs of those
+        pipelines; since: YYYY-MM-DD.
+        """
+        return await call(tools.ledger, project, files, since)
 
     _resources(server)
     return server

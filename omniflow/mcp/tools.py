@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omniflow.errors import UsageError
+from omniflow.errors import OmniflowError, UsageError
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,7 @@ def report(project: Project, file: str, *, out: str = "report", contact_sheets: 
 def pick(project: Project, file: str, target: str, take: int | None = None) -> dict[str, Any]:
     """``omniflow pick --json``: without ``take`` a step's candidates, with it the pick written."""
     from omniflow.planning.picks import candidates, set_pick
+    from omniflow.store.picks import picks_path_for
 
     pipeline = project.load(file)
     if take is None:
@@ -139,4 +140,121 @@ def pick(project: Project, file: str, target: str, take: int | None = None) -> d
         }
     change = set_pick(pipeline, target, take)
     return {"variant": change.variant, "step": change.step, "old": change.old, "new": change.new,
-            "changed": list(change.changed), "picks": project.relative(pipeline.picks_path)}
+            "changed": list(change.changed),
+            "picks": project.relative(pipeline.picks_path or picks_path_for(pipeline.path))}
+
+
+# -- money: plan, run, ledger ---------------------------------------------------
+
+
+def plan(project: Project, file: str, targets: list[str] | None = None) -> dict[str, Any]:
+    """``omniflow plan FILE [TARGETS] --out``: save the plan under .omniflow/plans/; its path, digest, steps, cost.
+
+    The file is named by the pipeline and the digest's start, so an agent can
+    show the person exactly the file and digest ``run`` will need.
+    """
+    from datetime import UTC, datetime
+
+    from omniflow.config import load_config
+    from omniflow.mcp.budget import spent_today
+    from omniflow.planning.plan import plan_pipeline
+    from omniflow.planning.saved import plan_document, save_plan
+    from omniflow.store import state_dir
+
+    pipeline = project.load(file)
+    targets = list(targets or [])
+    if targets:
+        from omniflow.run import select
+
+        result = plan_pipeline(pipeline, targets=select(pipeline, targets).targets)
+    else:
+        result = plan_pipeline(pipeline)
+    selection = {"targets": targets, "until": [], "force": [], "shard": None, "resubmit_unknown": False}
+    created = datetime.now(UTC).replace(microsecond=0)
+    digest = plan_document(result, selection=selection, created=created)["digest"]
+    folder = state_dir(project.root) / "plans"
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = save_plan(result, folder / f"{pipeline.name}-{digest[:12]}.json", selection=selection, created=created)
+    doc = saved.document
+    cap = load_config(project.root).mcp.max_cost
+    return {
+        "plan": project.relative(saved.path) if saved.path else None,
+        "digest": saved.digest,
+        "created": doc["created"],
+        "pipeline": pipeline.name,
+        "backend": pipeline.backend,
+        "steps": [{k: s.get(k) for k in ("label", "kind", "model", "key", "seconds", "cost", "reasons")}
+                  for s in doc["steps"]],
+        "totals": doc["totals"],
+        "max_cost_per_day": cap,
+        "spent_today": spent_today(project.root).cost if cap is not None else None,
+    }
+
+
+def run(project: Project, plan_file: str, digest: str, *, on_step: Any = None) -> dict[str, Any]:
+    """``omniflow run --plan``, for an agent: only an approved saved plan, only with its digest, within the cap.
+
+    Refused before anything is sent: no or another digest, a plan edited since
+    it was saved, a plan that no longer matches what a run would buy (keys,
+    prices, totals, age; omniflow.planning.saved), a run over ``[mcp] max_cost``.
+    ``on_step(done, total, message)`` hears of every finished step.
+    """
+    from omniflow.config import load_config
+    from omniflow.errors import PlanMismatch
+    from omniflow.mcp.budget import remaining
+    from omniflow.mcp.progress import ProgressReporter
+    from omniflow.planning.ledger import run_summary
+    from omniflow.planning.saved import read_saved_plan
+    from omniflow.run import run_pipeline
+    from omniflow.store import Cache, state_dir
+
+    if not isinstance(digest, str) or not digest.strip():
+        raise PlanMismatch("run needs the digest of the saved plan the person approved (from `plan`); "
+                           "nothing was sent")
+    saved = read_saved_plan(project.inside(plan_file, what="saved plan"))
+    if digest.strip() != saved.digest:
+        raise PlanMismatch(f"the digest {digest.strip()[:16]}... is not the saved plan's ({saved.digest[:16]}...): "
+                           "run only what the person approved; nothing was sent")
+    pipeline = project.load(str(saved.document.get("file", "")))
+    config = load_config(project.root)
+    totals = saved.document.get("totals") or {}
+    cap = remaining(config.mcp.max_cost, project.root, totals.get("cost"), tuple(totals.get("unpriced") or ()))
+    chosen = saved.selection
+    shard_targets = None
+    if chosen.get("shard"):
+        from omniflow.remote import parse_shard, select_shard
+
+        shard_targets = select_shard(pipeline, *parse_shard(str(chosen["shard"])))
+    reporter = ProgressReporter(on_step or (lambda done, total, message: None))
+    result = run_pipeline(
+        pipeline, targets=tuple(chosen.get("targets") or ()), force=tuple(chosen.get("force") or ()),
+        until=tuple(chosen.get("until") or ()), shard_targets=shard_targets,
+        resubmit_unknown=bool(chosen.get("resubmit_unknown")), saved_plan=saved, expect_digest=saved.digest,
+        max_cost=cap, config=config, reporter=reporter,
+    )
+    summary = run_summary(result, Cache(state_dir(pipeline.root)))
+    summary["file"] = project.relative(pipeline.path)
+    return {"plan": project.relative(saved.path) if saved.path else plan_file, "digest": saved.digest, **summary}
+
+
+def ledger(project: Project, files: list[str] | None = None, since: str | None = None) -> dict[str, Any]:
+    """``omniflow ledger --json``: every create sent, per run and step, with totals per model and day."""
+    from omniflow.planning.ledger import make_ledger, parse_since
+    from omniflow.store import Journal, state_dir
+
+    day = parse_since(since)
+    path = state_dir(project.root) / "journal.sqlite"
+    if not path.exists():
+        return {"runs": [], "by_model": {}, "by_day": {}, "total": None}
+    pipelines = [project.inside(f, what="pipeline file") for f in files] if files else None
+    keys: set[str] = set()
+    for p in pipelines or ():
+        try:  # rows older than the runs table are matched by the pipeline's keys as they are now
+            keys |= {s.key for v in project.load(str(p)).variants for s in v.steps}
+        except (OmniflowError, OSError, TypeError):
+            continue  # a pipeline that no longer loads: its runs still match by file
+    journal = Journal(path)
+    try:
+        return make_ledger(journal, pipelines=pipelines, keys=keys, since=day).to_json()
+    finally:
+        journal.close()
