@@ -153,7 +153,10 @@ def select(pipeline: Pipeline, targets: Iterable[str] = (), *, until: Iterable[s
            force: Iterable[str] = (), shard_targets: Mapping[str, set[str]] | None = None) -> Selection:
     """Targets, ``--until`` steps and ``--force``d steps, within the shard if there is one."""
     wanted = [*targets, *until]  # --until STEP is the target STEP: its ancestors, it, and nothing after
-    forced = resolve_targets(pipeline, force, ancestors=False) or {}
+    try:
+        forced = resolve_targets(pipeline, force, ancestors=False) or {}
+    except UsageError as exc:
+        raise UsageError(f"--force: {exc}") from None
     whole = _with_forced(resolve_targets(pipeline, wanted), pipeline, forced)
     chosen = whole
     if shard_targets is not None:

@@ -51,6 +51,8 @@ def test_force_with_a_target_adds_the_forced_step(harness: Harness) -> None:
     harness.run(path)
     result = harness.run(path, targets=["keyframe"], force=["shot1"])
     assert harness.creates() == 4 and result.count("completed") == 1
+    bad = CliRunner().invoke(cli, ["run", str(path), "--backend", "emulator", "--force", "shot9"])
+    assert bad.exit_code == 2 and "--force: unknown target 'shot9'" in bad.output and harness.creates() == 4
 
 
 def test_until_runs_the_ancestors_and_the_step_and_stops(harness: Harness) -> None:
