@@ -36,9 +36,12 @@ def test_plan_then_run_with_the_digest_creates_once_and_again_nothing(served: Se
             creates = served.stats()["creates_total"]
             second = data(await s.call_tool("plan", {"file": "teaser.yaml"}))
             again = data(await s.call_tool("run", {"plan": second["plan"], "digest": second["digest"]}))
-            return first, ran, creates, second, again
+            # the first plan once more: what it approved is bought, so it no longer matches
+            replay = error(await s.call_tool("run", {"plan": first["plan"], "digest": first["digest"]}))
+            book = data(await s.call_tool("ledger", {"files": ["teaser.yaml"]}))
+            return first, ran, creates, second, again, replay, book
 
-    first, ran, creates, second, again = anyio.run(main)
+    first, ran, creates, second, again, replay, book = anyio.run(main)
     assert first["plan"].startswith(".omniflow/plans/teaser-") and (root / first["plan"]).is_file()
     saved = json.loads((root / first["plan"]).read_text(encoding="utf-8"))
     assert saved["digest"] == first["digest"] and len(first["digest"]) == 64
@@ -53,7 +56,11 @@ def test_plan_then_run_with_the_digest_creates_once_and_again_nothing(served: Se
     assert {m.split(":")[0] for _, _, m in progress} == {"still", "shot", "last"}
     assert second["steps"] == [] and second["totals"]["to_run"] == 0
     assert again["exit_code"] == 0 and again["counts"] == {"cached": 3}
-    assert served.stats()["creates_total"] == 2  # the second plan -> run made 0 creates
+    assert "step removed: shot" in replay and "nothing was sent" in replay
+    assert served.stats()["creates_total"] == 2  # the second plan -> run and the replay made 0 creates
+    # the ledger: the two creates of the first run, charged at the plan's estimates
+    assert book["total"]["steps"] == 2 and book["total"]["cost"] == pytest.approx(0.14)
+    assert sorted(s["step"] for r in book["runs"] for s in r["steps"]) == ["shot", "still"]
 
 
 def test_a_run_without_the_right_digest_or_of_a_changed_plan_is_refused_with_no_create(

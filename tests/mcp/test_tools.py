@@ -28,17 +28,21 @@ steps:
 def test_the_server_lists_its_tools_and_resources(served: ServedEmulator, tmp_path: Path) -> None:
     root = project(tmp_path)
 
-    async def main() -> tuple[set[str], set[str], dict[str, bool]]:
+    async def main() -> tuple[set[str], set[str], dict[str, bool], dict]:
         async with connect(root, server_env(served.url), tmp_path / "server.log") as s:
             tools = (await s.list_tools()).tools
             resources = (await s.list_resources()).resources
             read_only = {t.name: bool(t.annotations and t.annotations.read_only_hint) for t in tools}
-            return {t.name for t in tools}, {str(r.uri) for r in resources}, read_only
+            run = next(t for t in tools if t.name == "run")
+            return {t.name for t in tools}, {str(r.uri) for r in resources}, read_only, run.input_schema
 
-    names, uris, read_only = anyio.run(main)
-    assert {"validate", "status", "models", "report", "pick"} <= names
+    names, uris, read_only, run = anyio.run(main)
+    assert names == {"validate", "plan", "run", "status", "pick", "report", "models", "ledger"}
     assert uris == {"omniflow://docs/language.md", "omniflow://schema/pipeline.schema.json", "omniflow://models.json"}
-    assert read_only["validate"] and read_only["models"] and not read_only["report"]
+    assert read_only["validate"] and read_only["models"] and read_only["ledger"] and read_only["status"]
+    assert not read_only["run"] and not read_only["plan"] and not read_only["report"]
+    # run takes exactly an approved plan: its path and its digest, both required, nothing else
+    assert set(run["properties"]) == {"plan", "digest"} and set(run["required"]) == {"plan", "digest"}
 
 
 def test_validate_returns_the_located_problems_of_a_malformed_file(served: ServedEmulator, tmp_path: Path) -> None:
@@ -109,3 +113,42 @@ def test_paths_outside_the_project_and_bad_input_are_one_line_tool_errors(served
     for message in (outside, out, invalid, pick):
         assert "\n" not in message and "Traceback" not in message
     assert "Traceback" not in (tmp_path / "server.log").read_text(encoding="utf-8")
+
+
+def test_pick_lists_the_candidates_and_writes_the_pick_as_omniflow_pick_does(served: ServedEmulator,
+                                                                            tmp_path: Path) -> None:
+    root = project(tmp_path, pipeline=PIPELINE_WITH_TAKES)
+
+    async def main() -> tuple[dict, dict, dict]:
+        async with connect(root, server_env(served.url), tmp_path / "server.log") as s:
+            listed = data(await s.call_tool("pick", {"file": "teaser.yaml", "target": "still"}))
+            picked = data(await s.call_tool("pick", {"file": "teaser.yaml", "target": "still", "take": 2}))
+            after = data(await s.call_tool("pick", {"file": "teaser.yaml", "target": "still"}))
+            return listed, picked, after
+
+    listed, picked, after = anyio.run(main)
+    assert [(c["take"], c["state"], c["picked"]) for c in listed["candidates"]] == [(1, "to-run", True),
+                                                                                (2, "to-run", False)]
+    assert picked == {**picked, "step": "still", "old": None, "new": 2, "changed": ["shot", "last"],
+                      "picks": "teaser.picks.yaml"}
+    assert (root / "teaser.picks.yaml").is_file()
+    assert [c["picked"] for c in after["candidates"]] == [False, True]
+    assert served.stats()["creates_total"] == 0
+
+
+PIPELINE_WITH_TAKES = """\
+omniflow: 1
+name: teaser
+defaults:
+  video: {model: Vidu-q3-turbo-720p, seconds: 2}
+steps:
+  still:
+    kind: image
+    model: Nano-Banana2
+    prompt: a lighthouse at dusk
+    takes: 2
+  shot:
+    prompt: the lamp comes on
+    images: ["{{ steps.still.url }}"]
+  last: {kind: frame, from: shot, at: last}
+"""
