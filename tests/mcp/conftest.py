@@ -54,9 +54,10 @@ def server_env(url: str, **extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def connect(root: Path, env: dict[str, str], log: Path) -> AsyncIterator[ClientSession]:
-    """An initialized client session; the server's stderr goes to ``log``."""
-    params = StdioServerParameters(command=sys.executable, args=["-m", "omniflow", "mcp"], cwd=str(root), env=env)
+async def connect(root: Path, env: dict[str, str], log: Path, *, project: Path | None = None) -> AsyncIterator[ClientSession]:
+    """An initialized client session on a server started in ``root`` (``--project`` when given); stderr to ``log``."""
+    args = ["-m", "omniflow", "mcp"] + (["--project", str(project)] if project is not None else [])
+    params = StdioServerParameters(command=sys.executable, args=args, cwd=str(root), env=env)
     with log.open("a", encoding="utf-8") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write) as session:

@@ -152,3 +152,16 @@ steps:
     images: ["{{ steps.still.url }}"]
   last: {kind: frame, from: shot, at: last}
 """
+
+
+def test_project_serves_another_folder_than_the_working_directory(served: ServedEmulator, tmp_path: Path) -> None:
+    root = project(tmp_path / "film")
+    (tmp_path / "elsewhere").mkdir()
+
+    async def main() -> dict:
+        async with connect(tmp_path / "elsewhere", server_env(served.url), tmp_path / "server.log",
+                           project=root) as s:
+            return data(await s.call_tool("plan", {"file": "teaser.yaml"}))
+
+    planned = anyio.run(main)
+    assert (root / planned["plan"]).is_file() and not (tmp_path / "elsewhere" / ".omniflow").exists()
