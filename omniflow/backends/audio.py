@@ -58,6 +58,9 @@ MAX_SPEECH_BYTES = 512 * 1024**2
 #: fields of a music step that are omniflow's, never sent (the route names the model, §16.3)
 MUSIC_OWN = ("model", "clip")
 SPEECH_TASK_PREFIX = "speech-"
+#: (first, max) seconds between polls per kind on the real API: a Suno task changes only on the
+#: gateway poller's 15 s tick (§16.5), so asking sooner learns nothing
+POLL_INTERVALS = {"music": (15.0, 15.0)}
 # Suno task statuses (§16.5) as the public vocabulary of base.STATUSES
 _SUNO_STATUS = {"NOT_START": "queued", "SUBMITTED": "queued", "QUEUED": "queued", "IN_PROGRESS": "in_progress",
                 "SUCCESS": "completed", "FAILURE": "failed", "UNKNOWN": "unknown"}
@@ -248,6 +251,17 @@ def choose_clip(state: TaskState, clip: Any) -> TaskState:
     if state.status == "completed" and picked.url is None:
         raise BackendError(f"the song has no clip {n} with an audio URL ({len(clips_of(state.raw))} clips came)")
     return TaskState(state.status, state.progress, picked.url, state.error, state.raw)
+
+
+def other_clips(state: TaskState, clip: Any) -> list[TaskState]:
+    """The song's clips besides the chosen one, each as a state whose URL is its audio (recorded too)."""
+    n = clip if isinstance(clip, int) and not isinstance(clip, bool) else 1
+    out = []
+    for i in range(1, len(clips_of(state.raw)) + 1 if state.status == "completed" and state.raw else 1):
+        other = music_state(state.raw, i)
+        if i != n and other.url is not None:
+            out.append(TaskState(state.status, state.progress, other.url, None, state.raw))
+    return out
 
 
 def take_speech(client: Any, task_id: str, dest_dir: Path, max_bytes: int) -> Download:

@@ -149,6 +149,8 @@ class OmniRoutersClient:
         self.kind = kind
         self.base_url = normalise_base_url(base_url)
         self.poll_interval = poll_interval
+        # per-kind schedules of the real API; an emulator's clock runs its own pace, so none there
+        self.poll_intervals = {} if kind == "emulator" else dict(audio.POLL_INTERVALS)
         self.forgets_tasks = forgets_tasks
         self._key = _Secret(key)
         self._max_redirects = max_redirects

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from omniflow.backends.base import TaskState
 from omniflow.core.states import RowState, StepState
 from omniflow.errors import BackendError
 from omniflow.run.failures import one_line, reason_of
@@ -134,7 +135,7 @@ class Collector:
                                 sleep=t.sleep, rng=t.rng, on_retry=self.on_retry(report, None))
 
         try:
-            state = await wait_for_task(get, schedule=t.poll, rng=t.rng, clock=t.clock, sleep=t.sleep,
+            state = await wait_for_task(get, schedule=self._schedule(job.kind), rng=t.rng, clock=t.clock, sleep=t.sleep,
                                         deadline=t.deadline, since=since, on_progress=progress)
         except TaskLost:
             await self.settle(job, RowState.LOST, "the server does not know this task")
@@ -152,12 +153,30 @@ class Collector:
             return
         if report is not None:
             self.reporter.update(report, S.DOWNLOADING, task_id=task_id)
+        others: list[TaskState] = []
+        if job.kind == "music":  # the step's clip: is the output; the song's other clip is recorded after it
+            from omniflow.backends.audio import choose_clip, other_clips
+
+            others = other_clips(state, job.body.get("clip"))
         try:
+            if job.kind == "music":
+                state = choose_clip(state, job.body.get("clip"))
             path = await self._download(job, state, report)
         except BackendError as exc:
             await self._keep(job, str(exc))
-        await self.record(path, lambda info: self._entry(job, unit, info), unit.places if unit else [])
+        extras = [await self._extra(job, other, report) for other in others]
+        await self.record(path, lambda info: self._entry(job, unit, info, [e for e in extras if e is not None]),
+                          unit.places if unit else [])
         await self.settle(job, RowState.DOWNLOADED)
+
+    def _schedule(self, kind: str) -> PollSchedule:
+        """The run's poll schedule, or the backend's own for a kind (Suno's state changes on a 15 s tick)."""
+        own = (getattr(self.backend, "poll_intervals", None) or {}).get(kind)
+        if own is None:
+            return self.t.poll
+        import dataclasses
+
+        return dataclasses.replace(self.t.poll, first=own[0], maximum=own[1])
 
     async def _keep(self, job: Job, why: str) -> None:
         """End this run's work on a task that exists: its row stays for the next run. Raises CollectFailed."""
@@ -177,11 +196,6 @@ class Collector:
             self._temp = self.cache.temp_dir()
         temp = self._temp
 
-        if job.kind == "music":  # which of the song's two clips is the output (the step's clip:, never sent)
-            from omniflow.backends.audio import choose_clip
-
-            state = choose_clip(state, job.body.get("clip"))
-
         async def once() -> Any:
             return await self.backend.download(job.kind, job.task_id, state, temp,
                                                max_bytes=t.max_download_bytes, deadline=max(0.0, left()))
@@ -190,15 +204,27 @@ class Collector:
                                 on_retry=self.on_retry(report, S.DOWNLOADING), give_up=lambda: left() <= 0)
         return dl.path
 
-    def _entry(self, job: Job, unit: Unit | None, info: ObjectInfo) -> Entry:
+    async def _extra(self, job: Job, state: TaskState, report: str | None) -> ObjectInfo | None:
+        """Another output of the task (a song's other clip) into the cache; a failure only loses it."""
+        import asyncio
+
+        try:
+            path = await self._download(job, state, report)
+            return await asyncio.to_thread(self.inputs.store, path)
+        except Exception as exc:  # noqa: BLE001 - the step's output is the chosen clip; this one is a bonus
+            self.reporter.note(f"{job.task_id}: the other clip was not kept ({reason_of(exc)})")
+            return None
+
+    def _entry(self, job: Job, unit: Unit | None, info: ObjectInfo, extras: list[ObjectInfo] | None = None) -> Entry:
         """The cache entry of a collected task (an orphan's from its journal row alone)."""
         now = utc_iso(self.t.clock())
+        output: ObjectInfo | tuple[ObjectInfo, ...] = (info, *extras) if extras else info
         if unit is None:  # an orphan: its price is unknown here (the lock never holds it)
-            return make_entry(job.key, job.kind, info, job.body, task_id=job.task_id, backend=self.backend_name,
+            return make_entry(job.key, job.kind, output, job.body, task_id=job.task_id, backend=self.backend_name,
                               completed_at=now, ratios=job.ratios)
         step = unit.step
         return make_entry(
-            job.key, step.kind, info, self.inputs.for_lock(job.body), upstream=self.inputs.upstream_shas(unit.data_deps),
+            job.key, step.kind, output, self.inputs.for_lock(job.body), upstream=self.inputs.upstream_shas(unit.data_deps),
             task_id=job.task_id, backend=self.backend_name, seconds=step.seconds, cost=unit.cost,
             submitted_at=utc_iso(job.submitted_at), completed_at=now, ratios=job.ratios,
         )

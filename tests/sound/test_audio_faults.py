@@ -121,3 +121,35 @@ def test_a_song_needs_a_description_or_lyrics_and_clip_is_1_or_2(tmp_path: Path)
     path = h.write("p.yaml", SONG.replace('    gpt_description_prompt: "{text}"\n', ""))
     r = CliRunner().invoke(cli, ["validate", str(path)])
     assert r.exit_code == 2 and "gpt_description_prompt is required" in r.output, r.output
+
+
+def test_both_clips_are_recorded_the_chosen_one_first(tmp_path: Path) -> None:
+    from omniflow.media.audio import media_duration
+    from omniflow.store import read_lock
+
+    h = Harness(tmp_path)
+    h.write("p.yaml", SONG.replace("{text}", "slow strings"))
+    assert h.run("p.yaml").exit_code == 0, h.log.getvalue()
+    step = read_lock(h.path("p.yaml").with_suffix(".lock")).step("", "bed")
+    assert [o.ext for o in step.outputs] == [".mp3", ".mp3"]
+    out = tmp_path / "outputs" / "song"
+    seconds = h.app.state.emulator.config.music_seconds
+    assert abs(media_duration(out / "bed.mp3") - suno.clip_seconds(seconds, 1)) < 0.2  # clip: 2
+    assert abs(media_duration(out / "bed-2.mp3") - suno.clip_seconds(seconds, 0)) < 0.2  # the other, recorded
+
+
+def test_the_real_api_is_polled_for_a_song_on_the_gateways_tick(tmp_path: Path) -> None:
+    import httpx
+
+    from omniflow.backends.omnirouters import OmniRoutersClient
+
+    h = Harness(tmp_path)
+    h.write("p.yaml", SONG.replace("{text}", "slow strings"))
+    client = OmniRoutersClient("http://emulator", "sk-omniflow-emulator", kind="omnirouters",
+                               transport=httpx.ASGITransport(app=h.app), poll_interval=(2.0, 15.0), clock=h.clock)
+    assert client.poll_intervals == {"music": (15.0, 15.0)}
+    start = h.clock()
+    assert h.run("p.yaml", backend=client).exit_code == 0, h.log.getvalue()
+    polls = h.stats()["routes"]["GET /suno/fetch/{task_id}"]
+    # four states a tick apart (§16.5): about one poll per tick, never one every 2 s
+    assert polls <= (h.clock() - start) / 15 * 1.2 + 1
