@@ -53,7 +53,12 @@
       f.querySelector(".mark").textContent = "picked";
       var b = f.querySelector("button.pick");
       if (picked) { b.setAttribute("data-fixed", ""); } else { b.removeAttribute("data-fixed"); }
-      if (picked) { cell.setAttribute("data-key", f.getAttribute("data-key")); }
+      if (picked) {
+        var key = f.getAttribute("data-key");
+        cell.setAttribute("data-key", key);
+        var shown = cell.querySelector(".chosen-key");
+        if (shown) { shown.textContent = key.slice(0, 12) + " (take " + answer.take + ")"; shown.title = key; }
+      }
     });
     cell.querySelector(".pick-state").textContent = "take " + answer.take + " picked";
     var row = cell.closest("tr");

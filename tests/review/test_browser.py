@@ -69,6 +69,10 @@ def test_click_pick_on_take_2_writes_the_pick_and_the_plan_puts_what_follows_to_
     assert "to run: shot1_end, shot2" in page.inner_text("#c0-shot1 .pick-msg")
     assert "stale" in (page.get_attribute("#c0-shot2", "class") or "")
     assert page.is_disabled("#c0-shot1-t2 button.pick") and not page.is_disabled("#c0-shot1-t3 button.pick")
+    assert page.inner_text("#c0-shot1 .chosen-key").endswith("(take 2)")
+    # side by side: the three candidates share one line
+    tops = page.eval_on_selector_all("#c0-shot1 figure.take", "fs => fs.map(f => f.getBoundingClientRect().top)")
+    assert len(set(tops)) == 1, tops
     assert review.picks.read_text().endswith("default:\n  shot1: 2\n")
     assert "to-run" in plan_line(review.root, "shot2")
     line = plan_line(review.root, "shot1_end")
