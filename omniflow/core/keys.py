@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 LANGUAGE_VERSION = 1
@@ -46,6 +47,26 @@ def upstream_key(value: Any) -> str | None:
     if isinstance(value, str) and value.startswith(UPSTREAM_PREFIX) and not value.startswith(FILE_PREFIX):
         return value[len(UPSTREAM_PREFIX) :]
     return None
+
+
+def upstream_keys(node: Any) -> list[str]:
+    """Keys of the upstream outputs a rendered request refers to, in order of first use."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            key = upstream_key(value)
+            if key is not None and key not in found:
+                found.append(key)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    walk(node)
+    return found
 
 
 def body_digest(body: Any) -> str:

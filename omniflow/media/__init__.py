@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omniflow.core.keys import upstream_key
+from omniflow.core.keys import upstream_key, upstream_keys
 from omniflow.errors import MediaError
 from omniflow.media.concat import concat
 from omniflow.media.frame import extract_frame
@@ -80,20 +80,7 @@ def _concat(request: Mapping[str, Any], inputs: Sequence[Path], dest: Path) -> P
 
 def input_paths(kind: str, request: Mapping[str, Any], inputs: Sequence[Path]) -> dict[str, Path]:
     """Upstream key -> file: the executor passes one path per key, in the request's first-use order."""
-    keys: list[str] = []
-
-    def walk(node: Any) -> None:
-        key = upstream_key(node)
-        if key is not None and key not in keys:
-            keys.append(key)
-        elif isinstance(node, Mapping):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, (list, tuple)):
-            for v in node:
-                walk(v)
-
-    walk(request)
+    keys = upstream_keys(request)
     if len(keys) != len(inputs):
         raise MediaError(f"{kind}: the request names {len(keys)} step outputs, but {len(inputs)} files came")
     return dict(zip(keys, map(Path, inputs), strict=True))

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omniflow.config import Config
-from omniflow.core.keys import UPSTREAM_PREFIX, step_key, upstream_key
+from omniflow.core import keys
+from omniflow.core.keys import UPSTREAM_PREFIX, step_key
 from omniflow.core.states import StepState
 from omniflow.language.model import Pipeline, RenderedStep
 from omniflow.planning import cost as costing
@@ -187,22 +188,7 @@ class CacheView:
 
 def upstream_keys(step: RenderedStep) -> list[str]:
     """Keys of the upstream outputs a step's request refers to, in order of appearance."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, str):
-            k = upstream_key(node)
-            if k is not None and k not in found:
-                found.append(k)
-        elif isinstance(node, Mapping):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, (list, tuple)):
-            for v in node:
-                walk(v)
-
-    walk(step.request)
-    return found
+    return keys.upstream_keys(step.request)
 
 
 def make_plan(
