@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from omniflow.backends.scrub import clean
+from omniflow.backends.scrub import clean, clip
 from omniflow.errors import OmniflowError
 
 #: the most characters of a step's reason (the journal, the summary, the report)
@@ -22,11 +22,7 @@ def one_line(text: str, limit: int = MAX_REASON) -> str:
     # the key only ever comes from the environment (design §4)
     key = os.environ.get("OMNIROUTERS_API_KEY", "").strip()
     text = clean(text, key, limit + 64) if key else text[: limit + 64]
-    return clip_line(" ".join(text.split()), limit)
-
-
-def clip_line(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(" ".join(text.split()), limit)
 
 
 def reason_of(exc: BaseException) -> str:
