@@ -175,11 +175,22 @@ def _local_defaults(kind: Kind) -> dict[str, Any]:
 def _union_fields(families: tuple[str, ...]) -> dict[str, Any]:
     """Every request field any family takes, typed loosely (the union of the families' types)."""
     out: dict[str, Any] = {}
+    seen: dict[str, list[dict[str, Any]]] = {}
     for f in families:
         for name, prop in catalog.family_schema(f)["properties"].items():
-            if name in out or "not" in prop:
-                continue
-            out[name] = _editor_field(name, {k: v for k, v in prop.items() if k != "enum"} if name == "model" else prop)
+            if "not" not in prop:
+                seen.setdefault(name, []).append(prop)
+    for name, props in seen.items():
+        prop = props[0]
+        if name == "model":
+            prop = {k: v for k, v in prop.items() if k != "enum"}
+        elif any(p.get("enum") != prop.get("enum") for p in props):
+            # one name, other values per family (response_format: image url|b64_json, speech mp3|...):
+            # the union of the values; each family's branch below holds its own
+            values = [v for p in props if "enum" in p for v in p["enum"]]
+            loose = {k: v for k, v in prop.items() if k not in ("enum", "type")}
+            prop = {**loose, "enum": list(dict.fromkeys(values))} if all("enum" in p for p in props) else loose
+        out[name] = _editor_field(name, prop)
     for f in families:
         for name, prop in catalog.family_schema(f)["properties"].items():
             if name not in out:
