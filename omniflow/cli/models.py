@@ -1,53 +1,18 @@
 """``omniflow models`` (the catalogue and each model's constraints) and ``omniflow schema``.
 
-Constraints are not copied from the docs: they are found by asking
-``catalog.check_request`` about probe bodies, so this listing can never
-disagree with what ``validate`` and the emulator enforce.
+Constraints are not copied from the docs: ``catalog.describe_model`` finds
+them by asking ``catalog.check_request`` about probe bodies, so this listing
+can never disagree with what ``validate`` and the emulator enforce.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from omniflow.cli._common import handles_errors
-
-_SECONDS = [str(n) for n in range(1, 21)]
-_RATIOS = ["16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9", "4:5", "5:4"]
-_URL = "https://example.com/x.png"
-
-
-def _ok(model: str, body: dict[str, Any], rule_prefix: str, *, advisory: bool) -> bool:
-    from omniflow.core.catalog import check_request
-
-    return not any(v.rule.startswith(rule_prefix) for v in check_request(model, body, advisory=advisory))
-
-
-def describe(model_id: str) -> dict[str, Any]:
-    """One model's constraints: seconds (hard), aspect ratios / images / videos (advisory)."""
-    from omniflow.core.catalog import get_model
-
-    m = get_model(model_id)
-    assert m is not None
-    base: dict[str, Any] = {"model": m.id, "prompt": "p"}
-    if m.kind == "video":
-        base["seconds"] = "5"
-    info: dict[str, Any] = {"id": m.id, "kind": m.kind, "family": m.family, "resolution": m.resolution or None}
-    if m.kind == "video":
-        info["seconds"] = [s for s in _SECONDS if _ok(m.id, {**base, "seconds": s}, "seconds", advisory=False)]
-    ratios = [r for r in _RATIOS if _ok(m.id, {**base, "aspect_ratio": r}, "aspect_ratio", advisory=True)]
-    info["aspect_ratios"] = None if len(ratios) == len(_RATIOS) else ratios
-    most = None
-    for n in range(0, 16):
-        if not _ok(m.id, {**base, "images": [_URL] * n}, "images", advisory=True):
-            most = n - 1
-            break
-    info["images_max"] = most
-    if m.kind == "video":
-        info["videos"] = _ok(m.id, {**base, "videos": [_URL]}, "videos", advisory=True)
-    return info
+from omniflow.core.catalog import PROBE_SECONDS as _SECONDS
 
 
 @click.command()
@@ -59,12 +24,12 @@ def models(as_json: bool) -> None:
     seconds are hard API rules; aspect ratios, image counts and video support
     come from older docs and are advisory (warnings in validate).
     """
-    from omniflow.core.catalog import all_models, families, family_schema
+    from omniflow.core.catalog import describe_catalogue
 
-    rows = [describe(m.id) for m in all_models()]
+    catalogue = describe_catalogue()
+    rows = catalogue["models"]
     if as_json:
-        fams = {f: {"title": family_schema(f).get("title", ""), "kind": family_schema(f).get("x-kind", "video"), "models": family_schema(f)["x-models"]} for f in families()}
-        click.echo(json.dumps({"families": fams, "models": rows}, indent=2, sort_keys=True))
+        click.echo(json.dumps(catalogue, indent=2, sort_keys=True))
         return
     header = ("MODEL", "KIND", "FAMILY", "SECONDS", "ASPECT", "IMAGES", "VIDEOS")
     table = [header]

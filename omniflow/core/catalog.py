@@ -322,3 +322,49 @@ def multi_prompt_shots(body: dict[str, Any]) -> list[tuple[str, float]]:
         if isinstance(shot, dict) and isinstance(shot.get("duration"), (int, float)):
             out.append((str(shot.get("prompt", "")), float(shot["duration"])))
     return out
+
+
+# -- what each model takes, found by asking check_request (omniflow models, the MCP models tool) --
+
+PROBE_SECONDS = tuple(str(n) for n in range(1, 21))
+_PROBE_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9", "4:5", "5:4")
+_PROBE_URL = "https://example.com/x.png"
+
+
+def _accepts(model: str, body: dict[str, Any], rule_prefix: str, *, advisory: bool) -> bool:
+    return not any(v.rule.startswith(rule_prefix) for v in check_request(model, body, advisory=advisory))
+
+
+def describe_model(model_id: str) -> dict[str, Any]:
+    """One model's constraints: seconds (hard), aspect ratios / images / videos (advisory).
+
+    Probed through :func:`check_request`, never copied from the docs, so they
+    cannot disagree with what validate and the emulator enforce.
+    """
+    m = get_model(model_id)
+    assert m is not None
+    base: dict[str, Any] = {"model": m.id, "prompt": "p"}
+    if m.kind == "video":
+        base["seconds"] = "5"
+    info: dict[str, Any] = {"id": m.id, "kind": m.kind, "family": m.family, "resolution": m.resolution or None}
+    if m.kind == "video":
+        info["seconds"] = [s for s in PROBE_SECONDS
+                           if _accepts(m.id, {**base, "seconds": s}, "seconds", advisory=False)]
+    ratios = [r for r in _PROBE_RATIOS if _accepts(m.id, {**base, "aspect_ratio": r}, "aspect_ratio", advisory=True)]
+    info["aspect_ratios"] = None if len(ratios) == len(_PROBE_RATIOS) else ratios
+    most = None
+    for n in range(0, 16):
+        if not _accepts(m.id, {**base, "images": [_PROBE_URL] * n}, "images", advisory=True):
+            most = n - 1
+            break
+    info["images_max"] = most
+    if m.kind == "video":
+        info["videos"] = _accepts(m.id, {**base, "videos": [_PROBE_URL]}, "videos", advisory=True)
+    return info
+
+
+def describe_catalogue() -> dict[str, Any]:
+    """``omniflow models --json``: every family (title, kind, models) and every model's constraints."""
+    fams = {f: {"title": family_schema(f).get("title", ""), "kind": family_schema(f).get("x-kind", "video"),
+                "models": family_schema(f)["x-models"]} for f in families()}
+    return {"families": fams, "models": [describe_model(m.id) for m in all_models()]}

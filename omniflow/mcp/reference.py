@@ -36,12 +36,9 @@ def pipeline_schema() -> str:
 
 def model_catalogue() -> dict[str, Any]:
     """What ``omniflow models --json`` prints: families and each model's constraints."""
-    from omniflow.cli.models import describe
-    from omniflow.core.catalog import all_models, families, family_schema
+    from omniflow.core.catalog import describe_catalogue
 
-    fams = {f: {"title": family_schema(f).get("title", ""), "kind": family_schema(f).get("x-kind", "video"),
-                "models": family_schema(f)["x-models"]} for f in families()}
-    return {"families": fams, "models": [describe(m.id) for m in all_models()]}
+    return describe_catalogue()
 
 
 def model_catalogue_text() -> str:

@@ -53,19 +53,32 @@ class Project:
         return load(path, set=sets or None, backend=choose_backend(None, os.environ), strict=strict)
 
 
+def _problem(project: Project, p: Any) -> dict[str, Any]:
+    """A located problem as ``omniflow validate --json`` prints it, its file relative to the project."""
+    loc = p.location
+    file = project.relative(Path(loc.file)) if loc.file else loc.file
+    return {"file": file, "line": loc.line, "column": loc.column, "path": p.path, "severity": p.severity,
+            "message": p.message}
+
+
 def validate(project: Project, files: list[str], *, sets: dict[str, str] | None = None,
              strict: bool = False) -> dict[str, Any]:
-    """``omniflow validate --json``: per file, ok or not and its located problems."""
-    from omniflow.cli.validate import check_file
+    """``omniflow validate --json``: per file, ok or not and its located problems (the loader's, as the CLI)."""
+    from omniflow.errors import PipelineError
+    from omniflow.language import load
 
     if not files:
         raise UsageError("validate: name at least one pipeline file")
-    results = [check_file(str(project.inside(f, what="pipeline file")), sets=dict(sets or {}), strict=strict)
-               for f in files]
-    for r, asked in zip(results, files, strict=True):
-        r["file"] = asked
-        for p in r["problems"]:
-            p["file"] = project.relative(Path(p["file"])) if p["file"] else p["file"]
+    results = []
+    for f in files:
+        try:
+            pipeline = load(project.inside(f, what="pipeline file"), set=dict(sets or {}), strict=strict)
+        except PipelineError as exc:
+            results.append({"file": f, "ok": False, "problems": [_problem(project, p) for p in exc.problems]})
+            continue
+        results.append({"file": f, "ok": True, "name": pipeline.name, "variants": [v.name for v in pipeline.variants],
+                        "steps": sum(len(v.steps) for v in pipeline.variants),
+                        "problems": [_problem(project, p) for p in pipeline.warnings]})
     return {"ok": all(r["ok"] for r in results), "files": results}
 
 
