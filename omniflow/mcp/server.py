@@ -63,6 +63,9 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
     except OmniflowError as exc:
         raise ToolError(one_line(exc)) from None
+    except OSError as exc:  # a folder that cannot be written, a file gone: say which, in one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise ToolError(f"{where}{exc.strerror or exc}") from None
 
 
 def build_server(root: Path) -> MCPServer:
