@@ -162,6 +162,7 @@ def make_ledger(journal: Journal, *, pipelines: Iterable[Path] | None = None, ke
     older than the runs table) whose key is in ``keys``; None: every create.
     """
     runs = {r.id: r for r in journal.runs()}
+    root = journal.path.parent.parent  # <root>/.omniflow/journal.sqlite: run names are relative to it
     wanted = None if pipelines is None else {_resolved(p) for p in pipelines}
     key_set = set(keys)
     grouped: dict[int | None, list[LedgerStep]] = {}
@@ -170,7 +171,7 @@ def make_ledger(journal: Journal, *, pipelines: Iterable[Path] | None = None, ke
             continue
         run = runs.get(row.run_id) if row.run_id is not None else None
         if wanted is not None:
-            mine = _resolved(run.pipeline) in wanted if run is not None else row.key in key_set
+            mine = _resolved(root / run.pipeline) in wanted if run is not None else row.key in key_set
             if not mine:
                 continue
         grouped.setdefault(row.run_id if run is not None else None, []).append(ledger_step(row))

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omniflow.config import Config, load_config
@@ -218,7 +219,7 @@ def run_pipeline(
         cache = Cache(state)
         cache.check_writable(root / "outputs" / pipeline.name)  # a link leading out: refused before anything is sent
         journal = Journal(state / "journal.sqlite")
-        run_id = journal.start_run(str(pipeline.path), pipeline.backend)  # omniflow log / ledger
+        run_id = journal.start_run(run_name(pipeline), pipeline.backend)  # omniflow log / ledger
         exit_code = EXIT_FAILED
         try:
             ctx = _Context(pipeline, cache, journal, reporter, root, config, backend, emulator_config)
@@ -242,6 +243,15 @@ def run_pipeline(
             if exit_code != EXIT_OK and journal.run_id is not None:  # refused or crashed: still logged
                 _end_run(journal, run_id, None, exit_code)
             journal.close()
+
+
+def run_name(pipeline: Pipeline) -> str:
+    """The pipeline file as the runs table names it: relative to the project root (the same in a clone)."""
+    path = Path(pipeline.path).resolve()
+    try:
+        return path.relative_to(Path(pipeline.root).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _end_run(journal: Any, run_id: int, result: RunResult | None, exit_code: int | None = None) -> None:

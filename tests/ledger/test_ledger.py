@@ -85,3 +85,12 @@ def test_a_bad_since_is_one_line_exit_2(harness: Harness) -> None:
     assert out.exit_code == 2 and "--since expects a date" in out.stderr and "Traceback" not in out.output
     with pytest.raises(Exception, match="YYYY-MM-DD"):
         parse_since("2026-13-01")
+
+
+def test_the_ledger_of_a_file_named_from_another_folder(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = harness.write("shot.yaml", SHOT)
+    harness.run(path)
+    monkeypatch.chdir(path.parent)  # the runs table names files from the project root, not the cwd
+    out = CliRunner().invoke(cli, ["ledger", "shot.yaml", "--json"])
+    assert out.exit_code == 0, out.output
+    assert [len(r["steps"]) for r in json.loads(out.stdout)["runs"]] == [2]

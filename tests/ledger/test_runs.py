@@ -27,7 +27,7 @@ def test_log_json_lists_past_runs(harness: Harness) -> None:
     assert (first["ran"], first["cached"], first["failed"], first["exit_code"]) == (2, 0, 0, 0)
     assert (second["ran"], second["cached"], second["failed"], second["exit_code"]) == (0, 2, 0, 0)
     assert first["cost"] == pytest.approx(0.14) and second["cost"] is None
-    assert first["pipeline"] == str(path) and first["backend"] == "emulator"
+    assert first["pipeline"] == "pipelines/shot.yaml" and first["backend"] == "emulator"  # relative to the root
     assert first["started"] <= first["finished"]
     text = CliRunner().invoke(cli, ["log"])
     assert text.exit_code == 0 and "2 ran, 0 cached, 0 not finished" in text.stdout
