@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 # The date of the API reference page (the [SEED]) the model ids and rules under
@@ -99,11 +101,22 @@ class Violation:
 _MODEL_RE = re.compile(r"^(?P<name>[A-Za-z]+)-(?P<version>[^-]+)(?:-(?P<variant>[a-z]+))?-(?P<res>\d+p)$")
 
 
+# For tests only: a folder laid out like the shipped schemas/ (pipeline.schema.json,
+# models/*.schema.json) read instead of them, so a test can try a catalogue update
+# (a model deprecated or retired) without editing the package. Read once, at import.
+CATALOGUE_DIR_ENV = "OMNIFLOW_CATALOGUE_DIR"
+_OVERRIDE = os.environ.get(CATALOGUE_DIR_ENV, "").strip()
+
+
+def _schemas_root() -> Any:
+    return Path(_OVERRIDE) if _OVERRIDE else resources.files("omniflow.schemas")
+
+
 @cache
 def schema_text(name: str) -> str:
     """Raw text of a shipped schema, e.g. ``pipeline.schema.json`` or ``models/veo.schema.json``."""
     parts = name.split("/")
-    node = resources.files("omniflow.schemas")
+    node = _schemas_root()
     for part in parts:
         node = node.joinpath(part)
     return node.read_text(encoding="utf-8")
@@ -117,7 +130,7 @@ def family_schema(family: str) -> dict[str, Any]:
 @cache
 def families() -> tuple[str, ...]:
     """Names of every model family that has a schema."""
-    folder = resources.files("omniflow.schemas").joinpath("models")
+    folder = _schemas_root().joinpath("models")
     names = [p.name[: -len(".schema.json")] for p in folder.iterdir() if p.name.endswith(".schema.json")]
     return tuple(sorted(names))
 
@@ -131,6 +144,62 @@ def _catalogue() -> dict[str, Model]:
         for model_id in schema["x-models"]:
             models[model_id] = _parse(model_id, fam, kind, schema.get("x-default-aspect-ratio", "16:9"))
     return models
+
+
+STATUSES = ("active", "deprecated", "retired")
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where a model is in its life: ``active``, ``deprecated`` (still served; use
+    ``replacement``) or ``retired`` (no longer served; ``replacement`` if there is one)."""
+
+    state: str = "active"
+    replacement: str | None = None
+
+
+_ACTIVE = ModelStatus()
+
+
+@cache
+def _statuses() -> dict[str, ModelStatus]:
+    """Every family's ``x-model-status`` (id -> {status, replacement}); an id not listed is active.
+
+    Checked when read: a catalogue update that names an unknown status, a
+    deprecated model without a replacement or a replacement the catalogue lacks
+    is a bug in the shipped data, said at once rather than half-applied.
+    """
+    known = _catalogue()
+    out: dict[str, ModelStatus] = {}
+    for fam in families():
+        for model_id, entry in family_schema(fam).get("x-model-status", {}).items():
+            where = f"models/{fam}.schema.json x-model-status {model_id!r}"
+            if model_id not in known or known[model_id].family != fam:
+                raise ValueError(f"{where}: not one of this family's x-models")
+            state, repl = entry.get("status"), entry.get("replacement")
+            if state not in STATUSES:
+                raise ValueError(f"{where}: status must be one of {', '.join(STATUSES)}, not {state!r}")
+            if state == "deprecated" and not repl:
+                raise ValueError(f"{where}: a deprecated model names its replacement")
+            if repl is not None and (repl not in known or repl == model_id):
+                raise ValueError(f"{where}: replacement {repl!r} is not another model of the catalogue")
+            out[model_id] = ModelStatus(state, repl)
+    return out
+
+
+def model_status(model_id: str) -> ModelStatus:
+    """The catalogue's status of a model id (``active`` for any id it does not mark)."""
+    return _statuses().get(model_id, _ACTIVE)
+
+
+def compare_offered(offered: Any) -> tuple[list[str], list[str]]:
+    """``omniflow models --check``: (catalogue ids the API does not offer, offered ids the catalogue lacks).
+
+    Retired models are expected to be gone, so they are not reported missing.
+    """
+    offered = set(offered)
+    ours = {m for m in _catalogue() if model_status(m).state != "retired"}
+    return sorted(ours - offered), sorted(offered - set(_catalogue()))
 
 
 def _parse(model_id: str, family: str, kind: str, aspect: str) -> Model:

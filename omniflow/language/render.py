@@ -279,7 +279,8 @@ class Renderer:
         else:
             known = catalog.get_model(model)
             if known is not None and known.kind == step.kind.model_kind:
-                self._validate(step, model, body, found)
+                if self._lifecycle(step, model, found):
+                    self._validate(step, model, body, found)
             else:
                 hint = suggestion(catalog.suggest_models(model, step.kind.model_kind))
                 message = (f"unknown model {model!r}{hint}; see `omniflow models`" if known is None else
@@ -291,6 +292,19 @@ class Renderer:
                     self._problem(step, ("extra", k), f"extra.{k} repeats the request field {k}; set it in one place", found, key=True)
             body.update(extra)
         return body, model, seconds
+
+    def _lifecycle(self, step: StepSpec, model: str, found: list[Found]) -> bool:
+        """A deprecated model warns (``--strict``: an error), a retired one is refused; False: retired."""
+        status = catalog.model_status(model)
+        hint = suggestion([status.replacement] if status.replacement else [])
+        if status.state == "retired":
+            hint = hint or "; see `omniflow models`"
+            self._problem(step, ("model",), f"model {model!r} is retired: the API no longer offers it{hint}", found)
+            return False
+        if status.state == "deprecated":
+            severity = "error" if self.strict else "warning"
+            self._problem(step, ("model",), f"model {model!r} is deprecated{hint}", found, severity)
+        return True
 
     def _finite(self, step: StepSpec, sub: Path, value: Any, found: list[Found]) -> Any:
         """JSON has no inf or nan: report each as a located problem and send null in its place."""
