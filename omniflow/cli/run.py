@@ -7,7 +7,7 @@ import sys
 import click
 
 from omniflow.cli._common import echo_err, handles_errors
-from omniflow.cli._load import load_pipeline, pipeline_options
+from omniflow.cli._load import load_pipeline, parse_sets, pipeline_options
 
 
 def _poll(value: str | None) -> tuple[float, float] | None:
@@ -53,13 +53,17 @@ def _poll(value: str | None) -> tuple[float, float] | None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print a machine-readable summary on stdout (steps, keys, task ids, outputs, cost); "
                    "progress stays on stderr.")
+@click.option("--save", is_flag=True,
+              help="With --set: record this run in the lock and outputs/ (default: an experiment, written to "
+                   "outputs/<name>/experiments/<label>/, the lock unchanged).")
 @pipeline_options
 @handles_errors
 def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_cost: float | None,
         max_seconds: float | None, resubmit_unknown: bool, dry_run: bool, poll: str | None,
         shard: str | None, no_remote: bool, no_push: bool, force: tuple[str, ...], until: tuple[str, ...],
         plan_file: str | None, plan_max_age: str,
-        sets: tuple[str, ...], backend: str | None, strict: bool, as_json: bool = False) -> None:
+        sets: tuple[str, ...], backend: str | None, strict: bool, as_json: bool = False,
+        save: bool = False) -> None:
     """Run FILE, or only TARGETS (`step`, `step@variant` or `step@key=value`, with their ancestors).
 
     Re-running sends nothing for what is cached; a run that crashed or was
@@ -100,11 +104,12 @@ def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_co
     from omniflow.run.policy import PollSchedule
 
     schedule = _poll(poll)
+    experiment = None if save or not sets else parse_sets(sets)
     result = run_pipeline(
         pipeline, targets=targets, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
         max_cost=max_cost, max_seconds=max_seconds, shard_targets=shard_targets,
         remote=not no_remote, push=not (no_push or no_remote), force=force, until=until,
-        saved_plan=saved, plan_max_age=max_age,
+        saved_plan=saved, plan_max_age=max_age, experiment=experiment,
         poll=PollSchedule(first=schedule[0], maximum=schedule[1]) if schedule else None,
     )
     for line in summarize(result):
@@ -116,6 +121,10 @@ def run(file: str, targets: tuple[str, ...], jobs: int, keep_going: bool, max_co
         from omniflow.store import Cache, state_dir
 
         click.echo(json.dumps(run_summary(result, Cache(state_dir(pipeline.root))), indent=2, sort_keys=True))
-    if result.exit_code == 0:
+    if experiment:
+        from omniflow.run.experiments import announce, experiment_label
+
+        echo_err(announce(pipeline, experiment_label(experiment)))
+    elif result.exit_code == 0:
         echo_err(f"outputs: {pipeline.root / 'outputs' / pipeline.name}/")
     sys.exit(result.exit_code)

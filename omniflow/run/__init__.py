@@ -191,6 +191,7 @@ def run_pipeline(
     expect_digest: str | None = None,
     plan_max_age: Any = DEFAULT_MAX_AGE,
     now: Any = None,
+    experiment: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``pipeline`` (or the ``targets``) and return what happened to every step.
 
@@ -200,7 +201,10 @@ def run_pipeline(
     nothing sent) unless the run plans exactly that purchase, younger than
     ``plan_max_age`` (a timedelta or seconds; None: no limit) at ``now`` (a UTC
     datetime; default the clock); ``expect_digest``: refuse unless it is the saved
-    plan's digest (what the person approved is what runs).
+    plan's digest (what the person approved is what runs). ``experiment``: the
+    ``--set`` overrides the pipeline was loaded with; when given, outputs and lock
+    go to ``outputs/<name>/experiments/<label>/`` and the committed lock and
+    outputs stay as they are (:mod:`omniflow.run.experiments`).
     """
     from omniflow.store import Cache, Journal, project_lock, state_dir
 
@@ -225,6 +229,10 @@ def run_pipeline(
             ctx = _Context(pipeline, cache, journal, reporter, root, config, backend, emulator_config)
             ctx.use_remote, ctx.push_results = remote, push
             ctx.saved, ctx.max_age, ctx.now = saved_plan, plan_max_age, now
+            if experiment:
+                from omniflow.run.experiments import as_experiment, experiment_label
+
+                ctx.write_as = as_experiment(pipeline, experiment_label(experiment))
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
                 result = runner.run(ctx.main(
                     selection=chosen, jobs=jobs, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
@@ -294,6 +302,7 @@ class _Context:
         self.max_age: Any = DEFAULT_MAX_AGE
         self.now: Any = None
         self.fetched = 0
+        self.write_as: Pipeline | None = None  # an experiment: where its outputs and lock are written
 
     def backend(self) -> Any:
         if self._backend is None:
@@ -421,8 +430,9 @@ class _Context:
                        poll: PollSchedule | None, clock: Callable[[], float],
                        sleep: Callable[[float], Awaitable[None]] | None) -> RunResult:
         config = self.config
+        written = plan if self.write_as is None else dataclasses.replace(plan, pipeline=self.write_as)
         executor = Executor(
-            plan, backend=backend, cache=self.cache, journal=self.journal, reporter=self.reporter, root=self.root,
+            written, backend=backend, cache=self.cache, journal=self.journal, reporter=self.reporter, root=self.root,
             jobs=jobs, model_limits=config.limits, keep_going=keep_going, resubmit_unknown=resubmit_unknown,
             poll=poll, retry=RetryPolicy(attempts=config.retry_attempts), deadline=config.poll_deadline,
             download_deadline=config.download_deadline, max_download_bytes=config.max_download_bytes, clock=clock,

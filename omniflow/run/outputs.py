@@ -17,8 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from omniflow.errors import CacheError
+from omniflow.run.experiments import EXPERIMENTS
 from omniflow.store.cache import Cache, Entry
-from omniflow.store.lock import LockFile, LockStep, read_lock, write_lock
+from omniflow.store.lock import DEFAULT_VARIANT, LockFile, LockStep, read_lock, write_lock
 from omniflow.store.root import check_inside
 
 
@@ -28,6 +29,17 @@ def output_path(root: Path, pipeline: str, variant: str, step: str, ext: str) ->
     if variant:
         base = base / variant
     return base / f"{step}{ext}"
+
+
+def output_files(dest_no_ext: Path, exts: list[str]) -> list[Path]:
+    """The files a step's outputs are copied to, one per output, in order (``omniflow clean`` reads it too)."""
+    out = []
+    for i, ext in enumerate(exts):
+        # several outputs of one step (subtitles: .mp4, .srt, .vtt) are <step>.<ext> each; only
+        # outputs sharing an extension are told apart by -2, -3
+        suffix = "" if i == 0 or exts.count(ext) == 1 else f"-{i + 1}"
+        out.append(dest_no_ext.with_name(dest_no_ext.name + suffix + ext))
+    return out
 
 
 def materialize(cache: Cache, entry: Entry, dest_no_ext: Path, *, project: Path | None = None) -> list[Path]:
@@ -41,12 +53,7 @@ def materialize(cache: Cache, entry: Entry, dest_no_ext: Path, *, project: Path 
     leads out of it is refused before anything is written.
     """
     written = []
-    exts = [obj.ext for obj in entry.outputs]
-    for i, obj in enumerate(entry.outputs):
-        # several outputs of one step (subtitles: .mp4, .srt, .vtt) are <step>.<ext> each; only
-        # outputs sharing an extension are told apart by -2, -3
-        suffix = "" if i == 0 or exts.count(obj.ext) == 1 else f"-{i + 1}"
-        dest = dest_no_ext.with_name(dest_no_ext.name + suffix + obj.ext)
+    for obj, dest in zip(entry.outputs, output_files(dest_no_ext, [o.ext for o in entry.outputs]), strict=True):
         if project is not None:
             check_inside(project, dest.parent)
         src = cache.object_path(obj.sha256)
@@ -82,6 +89,7 @@ class LockWriter:
 
     def __init__(self, path: Path, pipeline: str, *, interval: float = 2.0, clock: Callable[[], float] = time.monotonic):
         self.path = path
+        pipeline = pipeline.partition(f"/{EXPERIMENTS}/")[0]  # an experiment's lock names its pipeline
         self.lock = read_lock(path) or LockFile(pipeline)
         if self.lock.pipeline != pipeline:
             self.lock = replace(self.lock, pipeline=pipeline)
@@ -134,3 +142,14 @@ class LockWriter:
 def materialize_all(cache: Cache, entry: Entry, root: Path, pipeline: str, places: list[tuple[str, str]]) -> None:
     for variant, step in places:
         materialize(cache, entry, output_path(root, pipeline, variant, step, ""), project=root)
+
+
+def referenced_outputs(root: Path, pipeline: str, lock: LockFile) -> set[Path]:
+    """Every file under ``outputs/<pipeline>/`` that an entry of ``lock`` stands for (``omniflow clean`` keeps them)."""
+    keep: set[Path] = set()
+    for vlabel, steps in lock.variants.items():
+        variant = "" if vlabel == DEFAULT_VARIANT else vlabel
+        for step, lock_step in steps.items():
+            dest = output_path(root, pipeline, variant, step, "")
+            keep.update(output_files(dest, [o.ext for o in lock_step.outputs]))
+    return keep
