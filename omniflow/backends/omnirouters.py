@@ -331,6 +331,19 @@ class OmniRoutersClient:
         tasks = doc.get("tasks")
         return [t for t in tasks if isinstance(t, str)] if isinstance(tasks, list) else None
 
+    async def list_models(self) -> list[str]:
+        """The model ids the key may use (``GET /v1/models``, OpenAI list format), asked once."""
+        try:
+            answer = await self._send("GET", self.base_url + "/v1/models", auth=True)
+        except httpx.HTTPError as exc:
+            raise BackendError(self._clean(f"GET /v1/models: {_reason(exc)}"), retryable=True) from None
+        doc = None if answer.over else read_json(answer.content)[0]
+        data = doc.get("data") if isinstance(doc, dict) else None
+        if answer.status != 200 or not isinstance(data, list):
+            err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
+            raise self._error(answer, err, retryable=get_retryable(answer.status), prefix="GET /v1/models")
+        return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
     # --- one request each ----------------------------------------------------
 
     async def _send(self, method: str, url: str, *, auth: bool, content: bytes | None = None,

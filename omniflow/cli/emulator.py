@@ -30,6 +30,9 @@ def emulator() -> None:
 @click.option("--prerender", is_flag=True,
               help="Render each output in the background when its task is created (as a real service has it "
                    "ready at completion), instead of on first download.")
+@click.option("--models", "models", default="",
+              help='Change what GET /v1/models offers, for tests: "-ID" hides a catalogue id (its creates get 503), '
+                   '"+ID" lists one the catalogue lacks; comma-separated.')
 @handles_errors
 def serve(
     host: str,
@@ -47,13 +50,17 @@ def serve(
     proxy_size: int | None,
     fps: int | None,
     prerender: bool,
+    models: str,
 ) -> None:
     """Serve the emulator on HTTP; point any client at the printed URL."""
-    from omniflow.emulator.config import EmulatorConfig, parse_faults, parse_keys
+    from omniflow.emulator.config import EmulatorConfig, parse_faults, parse_keys, parse_models
     from omniflow.emulator.server import serve as run
 
     try:
+        hidden, extra = parse_models(models)
         config = EmulatorConfig.from_env(
+            hidden_models=hidden,
+            extra_models=extra,
             faults=parse_faults(faults),
             keys=parse_keys(keys),
             seed=seed,

@@ -159,6 +159,10 @@ async def _checked(request: Request, check: Callable[[bytes, str, str], Accepted
     if user is None:
         return _unauthorized(request)
     result = check(await request.body(), request.headers.get("content-type", ""), _rid(request))
+    if isinstance(result, Accepted) and result.model.id in _state(request).config.hidden_models:
+        # hidden (--models -ID): answered as the gateway answers a model it has no channel for
+        msg = f"No available channel for model {result.model.id} under group default (distributor) (request id: {_rid(request)})"
+        return _json(503, bodies.openai_error(msg, code="model_not_found"))
     return (user, result) if isinstance(result, Accepted) else _json(result.status, result.body)
 
 
@@ -337,10 +341,13 @@ async def get_image(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     if _user(request) is None:
         return _unauthorized(request)
+    config = _state(request).config
     data = [
         {"id": m.id, "object": "model", "created": 1626777600, "owned_by": catalog.family_schema(m.family).get("x-vendor", "custom")}
         for m in catalog.all_models()
+        if m.id not in config.hidden_models and catalog.model_status(m.id).state != "retired"
     ]
+    data += [{"id": m, "object": "model", "created": 1626777600, "owned_by": "custom"} for m in config.extra_models]
     return _json(200, {"object": "list", "data": data, "success": True})
 
 

@@ -126,6 +126,36 @@ def parse_faults(text: str | None) -> FaultRates:
     return FaultRates(**rates)
 
 
+def parse_models(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``"-Veo-3.1-720p,+Veo-9-1080p"``: (ids hidden from the catalogue, ids added to it) for ``/v1/models``.
+
+    ``-ID`` hides a catalogue id (the key may not use it: listed no more, creates
+    answered 503 like a model without a channel); ``+ID`` lists an id the
+    catalogue lacks (creates of it still get 503). For tests of ``omniflow models --check``.
+    """
+    from omniflow.core import catalog
+
+    hidden: list[str] = []
+    extra: list[str] = []
+    known = [m.id for m in catalog.all_models()]
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        sign, model = part[0], part[1:].strip()
+        if sign not in "+-" or not model:
+            raise ValueError(f"--models {part!r}: write -ID to hide a model or +ID to add one")
+        if sign == "-":
+            if model not in known:
+                close = difflib.get_close_matches(model, known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(f"--models: {model!r} is not in the catalogue{hint}")
+            hidden.append(model)
+        else:
+            extra.append(model)
+    return tuple(hidden), tuple(extra)
+
+
 def parse_keys(text: str | None) -> tuple[str, ...] | None:
     """Comma-separated accepted keys; None (any ``sk-`` key) when empty."""
     keys = tuple(k.strip() for k in (text or "").split(",") if k.strip())
@@ -195,6 +225,8 @@ class EmulatorConfig:
     stall_seconds: float = 3600.0  # download_stall: REAL seconds (a stalled peer ignores emulator time)
     marker_faults: bool = True  # "[[fault:NAME]]" in a request's prompt forces that fault (badserver.py)
     music_seconds: float = 30.0  # length of a Suno song's first clip (the second is a tenth shorter)
+    hidden_models: tuple[str, ...] = ()  # catalogue ids the key may not use: not in /v1/models, creates 503
+    extra_models: tuple[str, ...] = ()  # ids /v1/models lists that the catalogue lacks
 
     def __post_init__(self) -> None:
         if self.tick <= 0 or self.latency < 0 or self.speed <= 0:
