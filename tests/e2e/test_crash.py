@@ -89,7 +89,7 @@ def _run(project: Path, url: str, kill_at: str | None = None) -> subprocess.Comp
         env["OMNIFLOW_KILL_AT"] = kill_at
     salt = project.name  # one body set per case: no case can pass on another's tasks
     return subprocess.run(
-        [sys.executable, "-m", "omniflow", "run", "pipelines/crash.yaml", "-j", "8", "--set", f"salt={salt}"],
+        [sys.executable, "-m", "omniflow", "run", "pipelines/crash.yaml", "-j", "8", "--set", f"salt={salt}", "--save"],
         cwd=project, env=env, capture_output=True, text=True, timeout=180,
     )
 
