@@ -72,3 +72,19 @@ def test_clean_without_a_lock_is_refused(harness: Harness) -> None:
     path = harness.write("chain.yaml", CHAIN)
     bad = CliRunner().invoke(cli, ["clean", str(path)])
     assert bad.exit_code == 2 and "no lock yet" in bad.stderr and "Traceback" not in bad.output
+
+
+def test_clean_refuses_an_outputs_folder_that_is_a_link_out_of_the_project(harness: Harness,
+                                                                           tmp_path: Path) -> None:
+    path = harness.write("chain.yaml", CHAIN)
+    assert harness.run("chain.yaml").exit_code == 0
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    outside.mkdir()
+    (outside / "precious.txt").write_bytes(b"someone's")
+    out = harness.root / "outputs" / "chain"
+    moved = harness.root / "outputs" / "kept"
+    out.rename(moved)
+    out.symlink_to(outside, target_is_directory=True)
+    refused = CliRunner().invoke(cli, ["clean", str(path)])
+    assert refused.exit_code != 0 and "Traceback" not in refused.output and refused.stdout == ""
+    assert (outside / "precious.txt").read_bytes() == b"someone's"
