@@ -43,6 +43,7 @@ from omniflow.planning.saved import (
 from omniflow.run.executor import Executor
 from omniflow.run.failures import reason_of
 from omniflow.run.policy import PollSchedule
+from omniflow.run.preflight import check_models
 from omniflow.run.reporter import Reporter, make_reporter
 from omniflow.run.retry import RetryPolicy
 from omniflow.run.units import Outcome
@@ -417,8 +418,7 @@ class _Context:
             from omniflow.run.units import REMOTE_KINDS  # noqa: PLC0415 - the registry of step kinds
 
             backend = self.backend() if any(ps.step.kind in REMOTE_KINDS for ps in to_run) or pending else None
-            if backend is not None:
-                await self.preflight(plan, backend)
+            await check_models(plan, backend, self.reporter)  # one GET /v1/models; not offered: stop here
             result = await self._execute(plan, backend, jobs, keep_going, resubmit_unknown, poll, clock, sleep)
             result = dataclasses.replace(result, retries=self.executor.retries, problems=tuple(self.executor.problems))
             if self.push_results:
@@ -427,30 +427,6 @@ class _Context:
         finally:
             if self._own and self._backend is not None:
                 await self._backend.aclose()
-
-    async def preflight(self, plan: Plan, backend: Any) -> None:
-        """One ``GET /v1/models`` before the first create: a step whose model the key may not use
-        stops the run (exit 2, nothing sent). A backend that cannot list its models, or a list
-        that cannot be had, lets the run go on: each create then gets the API's own answer."""
-        from omniflow.run.units import REMOTE_KINDS  # noqa: PLC0415
-
-        wanted = [(v.name, ps) for v in plan.variants for top in v.steps for ps in top.members()
-                  if ps.state == S.TO_RUN and ps.step.kind in REMOTE_KINDS and ps.step.model]
-        list_models = getattr(backend, "list_models", None)
-        if not wanted or not callable(list_models):
-            return
-        try:
-            offered = set(await list_models())
-        except Exception as exc:  # noqa: BLE001 - cannot tell; the creates will
-            self.reporter.note(f"could not ask which models the key may use ({reason_of(exc)}); going on")
-            return
-        refused = sorted({(f"{ps.step.id}@{name}" if name else ps.step.id): ps.step.model
-                          for name, ps in wanted if ps.step.model not in offered}.items())
-        if refused:
-            shown = "; ".join(f"step {label!r} uses model {model!r}" for label, model in refused[:5])
-            more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
-            raise UsageError(f"the {backend.kind} API does not offer these models to this key: {shown}{more}; "
-                             "nothing was sent (see `omniflow models --check`)")
 
     async def _execute(self, plan: Plan, backend: Any, jobs: int, keep_going: bool, resubmit_unknown: bool,
                        poll: PollSchedule | None, clock: Callable[[], float],
