@@ -188,3 +188,28 @@ def test_a_run_asks_for_the_models_once(tmp_path: Path) -> None:
     assert h.stats()["routes"]["GET /v1/models"] == 1 and h.creates() == 3
     assert h.run(path).exit_code == 0  # every step cached: no backend, nothing asked
     assert h.stats()["routes"]["GET /v1/models"] == 1
+
+
+def test_the_real_api_backend_is_asked_the_same_way(tmp_path: Path) -> None:
+    """backend omnirouters: the same client, here pointed at an emulator hiding the image model."""
+    from omniflow.backends.omnirouters import OmniRoutersClient
+
+    h = Harness(tmp_path, hidden_models=("Nano-Banana2",))
+    client = OmniRoutersClient("https://omnirouters.example", "sk-test", kind="omnirouters",
+                               transport=httpx.ASGITransport(app=h.app), clock=h.clock)
+    path = h.write("chain.yaml", CHAIN)
+    with pytest.raises(UsageError, match=r"the omnirouters API does not offer .*step 'keyframe' uses model 'Nano-Banana2'"):
+        h.run(path, backend=client)
+    assert h.creates() == 0
+
+
+def test_models_check_that_cannot_ask_is_one_line_not_a_difference(no_api_key: pytest.MonkeyPatch) -> None:
+    emu = serve("--keys", "sk-only-this-one")
+    try:
+        no_api_key.setenv("OMNIFLOW_EMULATOR_URL", emu.url)
+        got = CliRunner().invoke(cli, ["models", "--check"])
+        assert got.exit_code == 1 and "Traceback" not in got.output
+        assert got.output.startswith("error: HTTP 401: GET /v1/models: Invalid token")
+        assert "not offered" not in got.output
+    finally:
+        emu.stop()
