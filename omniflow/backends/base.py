@@ -51,6 +51,7 @@ class Backend(Protocol):
     kind: str  # "emulator" | "omnirouters"
     poll_interval: tuple[float, float]  # (first, max) seconds between status polls
     forgets_tasks: bool  # True: tasks die with this process (the in-process emulator); resubmit, never resume
+    poll_intervals: Mapping[str, tuple[float, float]]  # per step kind, where the server's pace differs (Suno: 15 s)
 
     async def create(self, kind: str, body: Mapping[str, Any]) -> str: ...
 
@@ -66,6 +67,14 @@ class Backend(Protocol):
 
     async def find_tasks(self, body_digest: str) -> list[str] | None:
         """Ids of the tasks made from a body (canonical-JSON sha256); None when the server cannot tell."""
+        ...
+
+    def ratios_of(self, task_id: str) -> dict[str, float] | None:
+        """The billing multipliers the create of ``task_id`` was answered with (API §4), None when none came."""
+        ...
+
+    async def list_models(self) -> list[str]:
+        """The model ids the key may use (``GET /v1/models``, one attempt)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -96,12 +105,3 @@ def parse_ratios(text: str | None) -> dict[str, float] | None:
         out[str(name)] = value
     return out
 
-
-def billing_ratios(backend: Any, task_id: str) -> dict[str, float] | None:
-    """The multipliers the create of ``task_id`` was answered with, for backends that keep them.
-
-    An optional capability (``ratios_of``), not part of :class:`Backend`, so a
-    backend without it still is one.
-    """
-    ratios_of = getattr(backend, "ratios_of", None)
-    return ratios_of(task_id) if callable(ratios_of) else None

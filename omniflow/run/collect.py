@@ -171,7 +171,7 @@ class Collector:
 
     def _schedule(self, kind: str) -> PollSchedule:
         """The run's poll schedule, or the backend's own for a kind (Suno's state changes on a 15 s tick)."""
-        own = (getattr(self.backend, "poll_intervals", None) or {}).get(kind)
+        own = self.backend.poll_intervals.get(kind)
         if own is None:
             return self.t.poll
         import dataclasses

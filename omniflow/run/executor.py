@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from omniflow.backends.base import billing_ratios
 from omniflow.core import killpoints
 from omniflow.core.keys import body_digest
 from omniflow.core.states import DONE_STEP_STATES, FINAL_STEP_STATES, RowState, StepState
@@ -409,7 +408,7 @@ class Executor:
                           "so it is not re-sent: run again with --resubmit-unknown to send it")
                 return
             job.submitted_at = self.clock()  # the task exists from here: the poll deadline counts from it
-            job.ratios = billing_ratios(self.backend, task_id)
+            job.ratios = self.backend.ratios_of(task_id)
             other = await self._j(self.journal.bind, job.row_id, key, task_id, job.ratios)
             if other is not None:
                 reason = (f"the server answered task id {one_line(task_id, 200)}, already bound to step key "

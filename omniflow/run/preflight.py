@@ -1,9 +1,9 @@
 """Before the first create: does the API still offer every model the run is about to use?
 
-One ``GET /v1/models`` per run (the backend's optional ``list_models``). A step
+One ``GET /v1/models`` per run (``Backend.list_models``). A step
 to run whose model is not offered stops the run before anything is sent (exit
 2, the step and the model named), rather than paying for the steps before it
-and failing there. A backend that cannot list its models, or a list that cannot
+and failing there. A list that cannot
 be had, lets the run go on with a note: each create then gets the API's own answer.
 """
 
@@ -22,11 +22,10 @@ async def check_models(plan: Any, backend: Any, reporter: Any) -> None:
 
     wanted = [(v.name, ps) for v in plan.variants for top in v.steps for ps in top.members()
               if ps.state == StepState.TO_RUN and ps.step.kind in REMOTE_KINDS and ps.step.model]
-    list_models = getattr(backend, "list_models", None)  # None: no backend (nothing remote to run)
-    if not wanted or not callable(list_models):
+    if not wanted or backend is None:  # no backend: nothing remote to run
         return
     try:
-        offered = set(await list_models())
+        offered = set(await backend.list_models())
     except Exception as exc:  # noqa: BLE001 - cannot tell; the creates will
         reporter.note(f"could not ask which models the key may use ({reason_of(exc)}); going on")
         return
@@ -35,5 +34,5 @@ async def check_models(plan: Any, backend: Any, reporter: Any) -> None:
     if refused:
         shown = "; ".join(f"step {label!r} uses model {model!r}" for label, model in refused[:5])
         more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
-        raise UsageError(f"the {getattr(backend, 'kind', 'remote')} API does not offer these models to this key: "
+        raise UsageError(f"the {backend.kind} API does not offer these models to this key: "
                          f"{shown}{more}; nothing was sent (see `omniflow models --check`)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omniflow.backends.base import billing_ratios, parse_ratios
+from omniflow.backends.base import parse_ratios
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -16,7 +16,3 @@ from omniflow.backends.base import billing_ratios, parse_ratios
 ])
 def test_parse_ratios(text: str | None, expected: dict[str, float] | None) -> None:
     assert parse_ratios(text) == expected
-
-
-def test_a_backend_without_ratios_of_has_none() -> None:
-    assert billing_ratios(object(), "task_x") is None
