@@ -222,7 +222,9 @@ class Renderer:
             up = self.spec.steps[sid]
             if up.kind.name == "concat":
                 inputs = up.fields.get("inputs") or []
-                return [self.spec.steps[i].caption if i in self.spec.steps else None for i in inputs]
+                # a malformed inputs list is reported where it is written; here it only yields no caption
+                return [self.spec.steps[i].caption if isinstance(i, str) and i in self.spec.steps else None
+                        for i in (inputs if isinstance(inputs, list) else [])]
             sid = up.fields.get("video") if up.kind.name == "mix" else up.fields.get("from")
         self._problem(step, ("captions",), "captions: shots needs from: a concat step (or a mix or subtitles "
                       "of one), whose inputs carry caption:", found)
@@ -233,7 +235,10 @@ class Renderer:
         """``audio: [{from: assets/bed.mp3}]``: a local sound file, checked and keyed by its bytes; a bare step id: its output."""
         out = []
         for i, entry in enumerate(audio):
-            ref = entry["from"]
+            ref = entry.get("from") if isinstance(entry, dict) else None
+            if not isinstance(ref, str):  # the shape check reports it where it is written
+                out.append(entry)
+                continue
             if ref in self.spec.steps and ref in steps_ctx:
                 entry = {**entry, "from": steps_ctx[ref]["url"]}
             elif not ref.startswith((keys.UPSTREAM_PREFIX, "http://", "https://")):
