@@ -25,7 +25,6 @@ call and the same classification of answers (``classify.py``).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -47,6 +46,7 @@ from omniflow.backends.classify import (
     read_json,
 )
 from omniflow.backends.download import save_stream
+from omniflow.backends.http import NOT_CONNECTED, json_bytes, reason
 from omniflow.errors import BackendError, UnknownCreateError
 
 KINDS = ("speech", "music")
@@ -64,19 +64,6 @@ POLL_INTERVALS = {"music": (15.0, 15.0)}
 # Suno task statuses (§16.5) as the public vocabulary of base.STATUSES
 _SUNO_STATUS = {"NOT_START": "queued", "SUBMITTED": "queued", "QUEUED": "queued", "IN_PROGRESS": "in_progress",
                 "SUCCESS": "completed", "FAILURE": "failed", "UNKNOWN": "unknown"}
-_NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _json_body(route: str, body: Mapping[str, Any]) -> bytes:
-    try:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        raise BackendError(f"POST {route}: the request body is not JSON ({exc})") from None
 
 
 def sent_body(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,7 +97,7 @@ async def _speech(client: Any, body: Mapping[str, Any], take: int) -> str:
     import asyncio
 
     route = SPEECH_ROUTE
-    data = _json_body(route, body)
+    data = json_bytes(route, body)
     headers = {**client._auth(), "Content-Type": "application/json", "X-Omniflow-Take": str(take)}
     folder = Path(tempfile.mkdtemp(prefix="omniflow-speech-"))
     try:
@@ -131,9 +118,9 @@ async def _speech(client: Any, body: Mapping[str, Any], take: int) -> str:
                 if not limit.expired():
                     raise
                 raise httpx.ReadTimeout(f"no complete answer within {client._answer_deadline:g} s") from None
-    except _NOT_CONNECTED as exc:
+    except NOT_CONNECTED as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        raise BackendError(client._clean(f"cannot connect to {client.base_url} ({_reason(exc)})"),
+        raise BackendError(client._clean(f"cannot connect to {client.base_url} ({reason(exc)})"),
                            retryable=True) from None
     except (BackendError, UnknownCreateError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
@@ -145,7 +132,7 @@ async def _speech(client: Any, body: Mapping[str, Any], take: int) -> str:
     except Exception as exc:  # noqa: BLE001 - any failure after sending: outcome unknown
         shutil.rmtree(folder, ignore_errors=True)
         raise UnknownCreateError(client._clean(
-            f"POST {route} was sent but its answer was lost ({_reason(exc)}); the line may have been made")) from None
+            f"POST {route} was sent but its answer was lost ({reason(exc)}); the line may have been made")) from None
     task_id = f"{SPEECH_TASK_PREFIX}{got.sha256[:16]}-{uuid.uuid4().hex[:8]}"
     client._speech[task_id] = got
     return task_id
@@ -153,16 +140,7 @@ async def _speech(client: Any, body: Mapping[str, Any], take: int) -> str:
 
 async def _music(client: Any, body: Mapping[str, Any], take: int) -> str:
     route = MUSIC_ROUTE
-    data = _json_body(route, sent_body("music", body))
-    try:
-        answer = await client._send("POST", client.base_url + route, auth=True, content=data,
-                                    headers={"Content-Type": "application/json", "X-Omniflow-Take": str(take)})
-    except _NOT_CONNECTED as exc:
-        raise BackendError(client._clean(f"cannot connect to {client.base_url} ({_reason(exc)})"),
-                           retryable=True) from None
-    except Exception as exc:  # noqa: BLE001 - any failure after sending: outcome unknown
-        raise UnknownCreateError(client._clean(
-            f"POST {route} was sent but its answer was lost ({_reason(exc)}); a task may exist")) from None
+    answer = await client.post_create(route, sent_body("music", body), take=take)
     if answer.status == 200:
         doc = None if answer.over else read_json(answer.content)[0]
         task_id = _suno_task_id(doc)
@@ -202,7 +180,7 @@ async def get(client: Any, kind: str, task_id: str) -> TaskState:
     try:
         answer = await client._send("GET", client.base_url + path, auth=True)
     except httpx.HTTPError as exc:
-        raise BackendError(client._clean(f"GET {path}: {_reason(exc)}"), retryable=True) from None
+        raise BackendError(client._clean(f"GET {path}: {reason(exc)}"), retryable=True) from None
     fresh = ("music", task_id) in client._fresh
     client._fresh.discard(("music", task_id))
     if answer.status != 200:

@@ -12,8 +12,10 @@ pool, so none ever waits inside httpcore.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -21,6 +23,26 @@ import httpx
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 #: seconds a whole API exchange may take, sending to last byte (the read timeout restarts with every byte)
 ANSWER_DEADLINE = 300.0
+
+
+#: failures that prove a request never reached the server (so a create made no task)
+NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def reason(exc: BaseException) -> str:
+    """``TypeName: message`` of a transport failure, for one-line errors."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def json_bytes(route: str, body: Any) -> bytes:
+    """A request body encoded here, not by httpx, so a body that is not JSON is never "sent"."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        from omniflow.errors import BackendError
+
+        raise BackendError(f"POST {route}: the request body is not JSON ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -61,10 +60,13 @@ from omniflow.backends.download import save_stream
 from omniflow.backends.http import (
     ANSWER_DEADLINE,
     MAX_ANSWER_BYTES,
+    NOT_CONNECTED,
     Answer,
     Slots,
+    json_bytes,
     make_client,
     read_capped,
+    reason,
 )
 from omniflow.backends.publish import EmulatorPublisher, NoPublisher, Publisher
 from omniflow.backends.scrub import clean
@@ -82,9 +84,6 @@ CREATE_ROUTES = {"video": "/v1/videos", "image": "/v1/images/generations?async=t
 GET_ROUTES = {"video": "/v1/videos/{id}", "image": "/v1/images/generations/{id}"}
 _HEADERS = {"Accept": "*/*", "User-Agent": "omniflow"}  # on every request, besides the key where it belongs
 # no connection was made, so nothing was sent: a create may be sent again
-_NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
 class _Secret:
     """A string that never shows itself in repr/str (dumps, debuggers, logs)."""
 
@@ -189,25 +188,26 @@ class OmniRoutersClient:
 
     # --- the Backend protocol ------------------------------------------------
 
+    async def post_create(self, route: str, body: Any, *, take: int) -> Answer:
+        """One create request, every route alike: not connected -> retryable; lost after sending -> unknown."""
+        data = json_bytes(route, body)
+        try:
+            return await self._send("POST", self.base_url + route, auth=True, content=data,
+                                    headers={"Content-Type": "application/json", "X-Omniflow-Take": str(take)})
+        except NOT_CONNECTED as exc:
+            raise BackendError(self._clean(f"cannot connect to {self.base_url} ({reason(exc)})"),
+                               retryable=True) from None
+        except Exception as exc:  # noqa: BLE001 - any failure after sending: outcome unknown
+            raise UnknownCreateError(
+                self._clean(f"POST {route} was sent but its answer was lost ({reason(exc)}); a task may exist")
+            ) from None
+
     async def create(self, kind: str, body: Mapping[str, Any], *, take: int = 1) -> str:
         """Submit a task, once; returns its id (``take``: omniflow's own header, never the body)."""
         if kind in audio.KINDS:  # speech and Suno music: their own routes and answers
             return await audio.create(self, kind, body, take=take)
         route = _route(CREATE_ROUTES, kind)
-        try:  # encoded here, not by httpx, so that a body that is not JSON is never "sent"
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-        except (TypeError, ValueError) as exc:
-            raise BackendError(f"POST {route}: the request body is not JSON ({exc})") from None
-        try:
-            answer = await self._send("POST", self.base_url + route, auth=True, content=data,
-                                      headers={"Content-Type": "application/json", "X-Omniflow-Take": str(take)})
-        except _NOT_CONNECTED as exc:
-            raise BackendError(self._clean(f"cannot connect to {self.base_url} ({_reason(exc)})"),
-                               retryable=True) from None
-        except Exception as exc:  # noqa: BLE001 - any failure after sending: outcome unknown
-            raise UnknownCreateError(
-                self._clean(f"POST {route} was sent but its answer was lost ({_reason(exc)}); a task may exist")
-            ) from None
+        answer = await self.post_create(route, body, take=take)
         if answer.status == 200:
             task_id = None if answer.over else task_id_of(read_json(answer.content)[0])
             if task_id is None:
@@ -243,7 +243,7 @@ class OmniRoutersClient:
         try:
             answer = await self._send("GET", self.base_url + path, auth=True)
         except httpx.HTTPError as exc:
-            raise BackendError(self._clean(f"GET {path}: {_reason(exc)}"), retryable=True) from None
+            raise BackendError(self._clean(f"GET {path}: {reason(exc)}"), retryable=True) from None
         fresh = (kind, task_id) in self._fresh  # the first answer about a task we just created
         self._fresh.discard((kind, task_id))
         if answer.status != 200:
@@ -323,7 +323,7 @@ class OmniRoutersClient:
         try:
             answer = await self._send("GET", self.base_url + route, auth=True)
         except httpx.HTTPError as exc:
-            raise BackendError(self._clean(f"GET /_emulator/tasks: {_reason(exc)}"), retryable=True) from None
+            raise BackendError(self._clean(f"GET /_emulator/tasks: {reason(exc)}"), retryable=True) from None
         doc = None if answer.over else read_json(answer.content)[0]
         if answer.status != 200 or not isinstance(doc, dict):
             err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
@@ -336,7 +336,7 @@ class OmniRoutersClient:
         try:
             answer = await self._send("GET", self.base_url + "/v1/models", auth=True)
         except httpx.HTTPError as exc:
-            raise BackendError(self._clean(f"GET /v1/models: {_reason(exc)}"), retryable=True) from None
+            raise BackendError(self._clean(f"GET /v1/models: {reason(exc)}"), retryable=True) from None
         doc = None if answer.over else read_json(answer.content)[0]
         data = doc.get("data") if isinstance(doc, dict) else None
         if answer.status != 200 or not isinstance(data, list):
@@ -371,12 +371,12 @@ class OmniRoutersClient:
             async with self._slots.download:
                 return await self._follow(request, kind, dest, max_bytes, label)
         except httpx.UnsupportedProtocol as exc:
-            raise BackendError(self._clean(f"{label}: redirected to a URL that is not http(s) ({_reason(exc)})"))\
+            raise BackendError(self._clean(f"{label}: redirected to a URL that is not http(s) ({reason(exc)})"))\
                 from None
         except httpx.TimeoutException as exc:
-            raise BackendError(self._clean(f"{label}: stalled ({_reason(exc)})"), retryable=True) from None
+            raise BackendError(self._clean(f"{label}: stalled ({reason(exc)})"), retryable=True) from None
         except httpx.HTTPError as exc:
-            raise BackendError(self._clean(f"{label}: {_reason(exc)}"), retryable=True) from None
+            raise BackendError(self._clean(f"{label}: {reason(exc)}"), retryable=True) from None
 
     async def _follow(self, request: httpx.Request, kind: str, dest: Path, max_bytes: int, label: str) -> Download:
         """Send ``request``, follow up to ``max_redirects`` redirects one hop at a time, save the answer."""
@@ -402,7 +402,7 @@ class OmniRoutersClient:
             answer = await self._send("POST", self.base_url + route, auth=True, content=data,
                                       headers={"Content-Type": media_type})
         except httpx.HTTPError as exc:
-            raise BackendError(self._clean(f"POST {route}: {_reason(exc)}"), retryable=True) from None
+            raise BackendError(self._clean(f"POST {route}: {reason(exc)}"), retryable=True) from None
         doc = None if answer.over else read_json(answer.content)[0]
         if answer.status != 200 or not isinstance(doc, dict):
             err = parse_error_body(answer.content, answer.headers.get("content-type", ""))
@@ -466,11 +466,6 @@ def _route(routes: Mapping[str, str], kind: str) -> str:
     except KeyError:
         raise BackendError(f"unknown remote kind {kind!r} (expected one of: {', '.join(routes)})") from None
 
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
 
 
 def _same_origin(url: str, base: str) -> bool:
