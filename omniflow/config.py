@@ -158,15 +158,20 @@ def _prices(table: Any, path: Path) -> dict[str, float]:
     return out
 
 
+def _strict_table(table: Any, section: str, known: tuple[str, ...] | list[str], path: Path) -> None:
+    """A table whose every key is known: a typo would silently keep a default (a cap, a refusal)."""
+    if not isinstance(table, Mapping):
+        raise UsageError(f"{path}: {section} must be a table ([{section}])")
+    for key in table:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (keys: {', '.join(known)})"
+            raise UsageError(f"{path}: {section}.{key}: unknown setting{hint}")
+
+
 def _inputs(table: Any, path: Path) -> InputsConfig:
     """``[inputs]``, strictly: a typo here would silently keep the default (and a refusal)."""
-    if not isinstance(table, Mapping):
-        raise UsageError(f"{path}: inputs must be a table ([inputs])")
-    for key in table:
-        if key not in _INPUT_KEYS:
-            near = difflib.get_close_matches(str(key), _INPUT_KEYS, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else f" (keys: {', '.join(_INPUT_KEYS)})"
-            raise UsageError(f"{path}: inputs.{key}: unknown setting{hint}")
+    _strict_table(table, "inputs", _INPUT_KEYS, path)
     allow = table.get("allow_outside", False)
     if not isinstance(allow, bool):
         raise UsageError(f"{path}: inputs.allow_outside must be true or false, not {allow!r}")
@@ -181,13 +186,7 @@ def _inputs(table: Any, path: Path) -> InputsConfig:
 
 def _mcp(table: Any, path: Path) -> McpConfig:
     """``[mcp]``, strictly: a misspelt cap would silently be no cap at all."""
-    if not isinstance(table, Mapping):
-        raise UsageError(f"{path}: mcp must be a table ([mcp])")
-    for key in table:
-        if key not in _MCP_KEYS:
-            near = difflib.get_close_matches(str(key), _MCP_KEYS, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else f" (keys: {', '.join(_MCP_KEYS)})"
-            raise UsageError(f"{path}: mcp.{key}: unknown setting{hint}")
+    _strict_table(table, "mcp", _MCP_KEYS, path)
     value = table.get("max_cost")
     if value is None:
         return McpConfig()
