@@ -19,7 +19,6 @@ from omniflow.store.journal import (
     STATES,
     Journal,
     JournalRow,
-    project_lock,
 )
 from omniflow.store.lock import (
     LockFile,
@@ -32,6 +31,7 @@ from omniflow.store.lock import (
     write_lock,
 )
 from omniflow.store.root import STATE_DIR, find_root, lock_path_for, state_dir
+from omniflow.store.runlock import project_lock
 
 __all__ = [
     "Cache",

@@ -1,4 +1,4 @@
-"""The submission journal (``.omniflow/journal.sqlite``) and the project run lock.
+"""The submission journal (``.omniflow/journal.sqlite``).
 
 Why a journal: a create POST costs money and cannot be taken back. Each
 submission is one row, written in this order::
@@ -44,9 +44,7 @@ opened (``PRAGMA user_version`` 2); its rows keep their values.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -61,7 +59,6 @@ from omniflow.core.keys import canonical_json
 from omniflow.core.states import FINAL_ROW_STATES, PENDING_ROW_STATES, RowState
 from omniflow.errors import CacheError
 from omniflow.store._atomic import describe_oserror, utc_iso
-from omniflow.store.root import state_dir
 
 STATES = tuple(RowState)
 PENDING_STATES = PENDING_ROW_STATES
@@ -466,39 +463,3 @@ def refuse_unreadable_journal(path: Path) -> None:
 
 def _reason(exc: BaseException) -> str:
     return describe_oserror(exc) if isinstance(exc, OSError) else str(exc)
-
-
-@contextmanager
-def project_lock(root: Path) -> Iterator[Path]:
-    """Hold ``.omniflow/run.lock`` (fcntl.flock) for one run; a second holder gets a CacheError.
-
-    ``root`` is the project root (or its ``.omniflow`` folder). The lock is
-    released when the process dies, so a crash never leaves it stuck. The
-    file stays (removing lock files races with the next holder); it holds the
-    holder's pid for the message.
-    """
-    folder = state_dir(root)
-    path = folder / "run.lock"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise CacheError(f"cannot open {path}: {describe_oserror(exc)}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise CacheError(
-                f"another omniflow run is using {folder.parent} (pid {holder}); "
-                "wait for it to finish or stop it"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        try:
-            yield path
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
